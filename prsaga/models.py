@@ -1,0 +1,126 @@
+"""The typed contracts between the webhook server, the workflow and its activities.
+
+Every workflow, activity, signal and query takes or returns one of these models (Temporal's pydantic
+data converter carries them). They are kept small on purpose: they are recorded in the workflow
+history, so they carry references and bounded summaries, never a pull request's patches.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# GitHub's rules: owners are alphanumerics and single hyphens; repositories add "." and "_".
+_OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})"
+_REPO = r"[A-Za-z0-9._-]{1,100}"
+_PR_SPEC = re.compile(rf"^(?P<owner>{_OWNER})/(?P<repo>{_REPO})#(?P<number>[1-9][0-9]*)$")
+
+
+class PullRequestRef(BaseModel):
+    """Which pull request: the business key of its workflow."""
+
+    model_config = ConfigDict(frozen=True)
+
+    owner: str = Field(pattern=rf"^{_OWNER}$")
+    repo: str = Field(pattern=rf"^{_REPO}$")
+    number: int = Field(gt=0)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.repo}"
+
+    @property
+    def workflow_id(self) -> str:
+        """``pr-OWNER/REPO-N``: readable, and unambiguous because "/" is in no owner or repo name
+        (``pr-OWNER-REPO-N`` would give ``a-b/c`` and ``a/b-c`` the same id)."""
+        return f"pr-{self.owner}/{self.repo}-{self.number}"
+
+    def __str__(self) -> str:
+        return f"{self.full_name}#{self.number}"
+
+    @classmethod
+    def parse(cls, spec: str) -> PullRequestRef:
+        """Parse ``OWNER/REPO#N``."""
+        match = _PR_SPEC.match(spec.strip())
+        if match is None:
+            raise ValueError(f"expected OWNER/REPO#NUMBER, got {spec!r}")
+        return cls(owner=match["owner"], repo=match["repo"], number=int(match["number"]))
+
+
+class PullRequestEvent(BaseModel):
+    """Something that happened to a pull request: the signal that wakes (or starts) its workflow.
+
+    A webhook delivery becomes one of these; so does ``prsaga review`` from the command line.
+    """
+
+    delivery_id: str = Field(min_length=1, max_length=200)
+    """``X-GitHub-Delivery`` (or a generated id for manual requests): the deduplication key."""
+    action: Literal["opened", "reopened", "synchronize", "ready_for_review", "closed", "review"]
+    """The ``pull_request`` action, or ``review`` for a manual request."""
+    head_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
+    """The head commit the event is about; ``None`` means "whatever the head is now"."""
+    sender: str = Field(min_length=1, max_length=100)
+    source: Literal["webhook", "cli", "temporal"] = "webhook"
+
+
+class Severity(StrEnum):
+    """How much a finding matters, lowest first."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class Finding(BaseModel):
+    """One problem an agent reports, anchored to a file and (optionally) a line of the new file."""
+
+    agent: str
+    """The agent that produced it (e.g. ``offline``)."""
+    tool: str
+    """The tool behind it (e.g. ``ruff``, ``detect-secrets``, ``hygiene``, a model name)."""
+    rule: str
+    """A stable rule id within the tool (``W291``, ``Private Key``, ``editor-swap-file``)."""
+    path: str
+    line: int | None = Field(default=None, gt=0)
+    """Line in the new (RIGHT side) file; ``None`` for a finding about the whole file."""
+    end_line: int | None = Field(default=None, gt=0)
+    severity: Severity
+    title: str = Field(max_length=200)
+    message: str = Field(max_length=4000)
+    """Never holds a secret's value: agents describe what they found, not the secret."""
+    also_on_lines: list[int] = []
+    """Further lines where the same rule fired in the same file (folded into one comment)."""
+
+
+class DiffRef(BaseModel):
+    """A reference to a parsed diff, so that activities exchange ids and not patches.
+
+    The parsed diff of a pull request at a head SHA never changes, so (pull request, head SHA) is
+    its identity: any worker can load it from the shared cache, or rebuild it from GitHub.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    pr: PullRequestRef
+    head_sha: str = Field(pattern=r"^[0-9a-f]{40}$")
+
+
+class ReviewStep(StrEnum):
+    """Where a pull request's workflow is."""
+
+    IDLE = "idle"
+    PARSING = "parsing"
+    ANALYZING = "analyzing"
+    COMMENTING = "commenting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CLOSED = "closed"

@@ -1,0 +1,157 @@
+"""The ``prsaga`` command: demo, dev, worker, webhook, review."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import secrets
+import sys
+import uuid
+
+from pydantic import SecretStr
+
+from prsaga.config import Settings, get_settings
+from prsaga.contracts import PullRequestState, WaitForReviewInput
+from prsaga.embedded import Endpoints, Stack, StackError, start_stack
+from prsaga.models import PullRequestEvent, PullRequestRef
+from starter.temporal import connect, signal_pull_request
+from workflows.pull_request import PullRequestWorkflow
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from starter.demo import run_demo
+
+    return run_demo(settings, keep_running=args.keep_running)
+
+
+def _dev(args: argparse.Namespace, settings: Settings) -> int:
+    local_github = args.local_github or settings.github_token is None
+    updates: dict[str, object] = {}
+    if local_github:
+        updates["github_token"] = SecretStr(secrets.token_hex(20))
+    if settings.webhook_secret is None:
+        updates["webhook_secret"] = SecretStr(_local_webhook_secret(settings))
+    settings = settings.model_copy(update=updates)
+    endpoints = Endpoints.from_settings(settings, local_github=local_github)
+    with Stack(settings.state_dir / "logs") as stack:
+        start_stack(stack, settings, endpoints)
+        github = endpoints.github_url or settings.github_api_url
+        print(
+            f"prsaga is running (logs in {stack.log_dir}; Ctrl-C stops everything)\n"
+            f"  Temporal       {settings.temporal_address} (namespace {settings.temporal_namespace})\n"
+            f"  Temporal UI    {settings.temporal_ui_url}\n"
+            f"  Webhook        POST {endpoints.webhook_url}/webhooks/github\n"
+            f"  GitHub API     {github}{' (local, seeded with the demo pull request)' if local_github else ''}",
+            flush=True,
+        )
+        if "webhook_secret" in updates:
+            print(f"  Webhook secret in {_secret_path(settings)}", flush=True)
+        stack.supervise()
+    return 0
+
+
+def _local_webhook_secret(settings: Settings) -> str:
+    """A webhook secret kept in the state folder (readable by the owner only), so that a local
+    tool sending deliveries can sign them; real deployments set PRSAGA_WEBHOOK_SECRET."""
+    path = _secret_path(settings)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(20))
+    return path.read_text().strip()
+
+
+def _secret_path(settings: Settings):  # noqa: ANN202
+    return settings.state_dir / "webhook-secret"
+
+
+def _review(args: argparse.Namespace, settings: Settings) -> int:
+    pr = PullRequestRef.parse(args.pull_request)
+    event = PullRequestEvent(
+        delivery_id=f"cli-{uuid.uuid4()}", action="review", sender=getpass.getuser(), source="cli"
+    )
+    state = asyncio.run(_start_review(settings, pr, event, wait=args.wait))
+    print(f"Review requested for {pr}: workflow {pr.workflow_id}")
+    print(f"Temporal UI: {settings.workflow_ui_url(pr.workflow_id)}")
+    if state is not None:
+        if state.last_review is not None and state.step.value == "completed":
+            print(f"Review posted: {state.last_review.html_url} ({state.findings_count} findings)")
+        else:
+            print(f"Review did not complete: {state.step.value} {state.last_error or ''}".rstrip())
+            return 1
+    return 0
+
+
+async def _start_review(
+    settings: Settings, pr: PullRequestRef, event: PullRequestEvent, *, wait: bool
+) -> PullRequestState | None:
+    client = await connect(settings)
+    handle = await signal_pull_request(client, settings, pr, event)
+    if not wait:
+        return None
+    return await handle.execute_update(PullRequestWorkflow.wait_for_review, WaitForReviewInput())
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import worker
+
+    worker.main()
+    return 0
+
+
+def _webhook(args: argparse.Namespace, settings: Settings) -> int:
+    from starter import webhook
+
+    webhook.main()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prsaga", description="Durable pull-request review agents on Temporal."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
+        "demo", help="run the whole path locally on a real pull request and print the review"
+    )
+    demo.add_argument(
+        "--keep-running", action="store_true", help="keep the services up after the review"
+    )
+    demo.set_defaults(run=_demo)
+    dev = commands.add_parser("dev", help="run Temporal, a worker and the webhook server")
+    dev.add_argument(
+        "--local-github",
+        action="store_true",
+        help="use the local GitHub-compatible server even if a token is configured",
+    )
+    dev.set_defaults(run=_dev)
+    review = commands.add_parser("review", help="start a review of OWNER/REPO#N")
+    review.add_argument("pull_request", metavar="OWNER/REPO#N")
+    review.add_argument("--wait", action="store_true", help="wait for the review and report it")
+    review.set_defaults(run=_review)
+    commands.add_parser("worker", help="run a worker (same as `python worker.py`)").set_defaults(
+        run=_worker
+    )
+    commands.add_parser("webhook", help="run the webhook server").set_defaults(run=_webhook)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    try:
+        code = args.run(args, get_settings())
+    except KeyboardInterrupt:
+        code = 130
+    except (StackError, ValueError) as err:
+        print(f"prsaga: {err}", file=sys.stderr)
+        code = 1
+    # Exit without interpreter teardown: temporalio/sdk-python#300 can abort short-lived
+    # processes at exit (rc 134) after their work is done.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
