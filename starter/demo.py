@@ -170,5 +170,6 @@ def print_review(settings: Settings, pr: PullRequestRef, head_sha: str, out: Tex
             print(f"\n  ▸ inline comment on {comment.path}:{comment.line}", file=out)
             print("    " + comment.body.replace("\n", "\n    "), file=out)
     print(f"\n{rule}\nCommit status on {head_sha[:12]}\n{rule}", file=out)
-    for status in repo.get_commit(head_sha).get_statuses():
+    # GitHub lists statuses newest first; print them in the order they happened.
+    for status in reversed(list(repo.get_commit(head_sha).get_statuses())):
         print(f"  {status.context}: {status.state} — {status.description}", file=out)

@@ -230,6 +230,25 @@ def test_a_comment_outside_the_diff_fails_the_whole_review_with_githubs_422(
     assert fake.state()["reviews"] == []
 
 
+def test_legacy_position_comments_are_anchored_by_their_patch_position(
+    pull: github.PullRequest.PullRequest,
+) -> None:
+    review = pull.create_review(
+        event="COMMENT", comments=[{"path": "src/app.py", "position": 3, "body": "by position"}]
+    )
+    [comment] = list(pull.get_single_review_comments(review.id))
+    assert (comment.line, comment.side, comment.position) == (2, "RIGHT", 3)
+
+    with pytest.raises(github.GithubException) as raised:  # position 7 is a hunk header
+        pull.create_review(
+            event="COMMENT", comments=[{"path": "src/app.py", "position": 7, "body": "x"}]
+        )
+    assert raised.value.data["errors"] == [
+        "Pull request review thread position is invalid and "
+        "Pull request review thread diff hunk can't be blank"
+    ]
+
+
 def test_a_review_without_event_stays_pending_and_hides_its_comments(
     pull: github.PullRequest.PullRequest,
 ) -> None:
@@ -440,6 +459,19 @@ def test_file_contents_at_the_head_sha_and_404_for_others(base_url: str) -> None
         repo.get_contents("src/app.py", ref=BASE)
     with pytest.raises(github.UnknownObjectException):
         repo.get_contents("src/missing.py", ref=HEAD)
+
+
+def test_a_file_over_one_megabyte_comes_without_content(fake: FakeGitHub) -> None:
+    big = b"x" * (1024 * 1024 + 1)
+    fake.seed_pull_request(pull_seed(head="4" * 40, number=10), [], {"big.bin": big})
+    with serve_in_thread(fake) as base_url:
+        response = httpx.get(
+            f"{base_url}/repos/{REPO}/contents/big.bin?ref={'4' * 40}",
+            headers={"Authorization": f"token {TOKEN}"},
+        )
+    body = response.json()
+    assert (body["encoding"], body["content"], body["size"]) == ("none", "", len(big))
+    assert body["sha"] == git_blob_sha(big)
 
 
 def test_a_new_head_keeps_reviews_and_old_commits_still_take_comments(

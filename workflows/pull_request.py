@@ -209,7 +209,8 @@ class PullRequestWorkflow:
         conclusion, description = conclude(findings)
         await self._set_status(head, conclusion, description)
         state.findings_count = len(findings)
-        state.reviewed_shas = [*state.reviewed_shas, head][-RECENT_HEADS:]
+        earlier = [sha for sha in state.reviewed_shas if sha != head]
+        state.reviewed_shas = [*earlier, head][-RECENT_HEADS:]
         state.last_error = None
         state.step = ReviewStep.COMPLETED
 

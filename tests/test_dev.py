@@ -1,0 +1,112 @@
+# --- End to end: `prsaga dev` runs the services; `prsaga review` and a signed webhook use them ---
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from prsaga.demo import load_demo_pull_request
+from starter.demo import deliver
+from tests.test_demo import REPO, demo_env, processes_mentioning
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_dev_stack_serves_webhooks_and_the_review_command(tmp_path: Path):
+    state_dir = tmp_path / "state"
+    env = demo_env(state_dir)
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "starter.cli", "dev"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert dev.stdout is not None
+        banner = []
+        for line in dev.stdout:
+            banner.append(line)
+            if "Webhook secret in" in line:
+                break
+        else:
+            pytest.fail("prsaga dev did not start:\n" + "".join(banner))
+        assert any("(local, seeded with the demo pull request)" in line for line in banner)
+        secret_file = state_dir / "webhook-secret"
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+
+        # A signed delivery is accepted; an unsigned one is refused.
+        webhook = f"http://127.0.0.1:{env['PRSAGA_WEBHOOK_PORT']}"
+        payload = load_demo_pull_request().webhook_payload
+        accepted = deliver(
+            webhook, secret_file.read_text().strip(), "pull_request", payload, str(uuid.uuid4())
+        )
+        assert accepted.status_code == 202, accepted.text
+        refused = deliver(webhook, "wrong-secret", "pull_request", payload, str(uuid.uuid4()))
+        assert refused.status_code == 401
+        head = payload["pull_request"]["head"]["sha"]
+        assert workflow_state(env, wait_for=head)["reviewed_shas"] == [head]
+
+        review = subprocess.run(
+            [sys.executable, "-m", "starter.cli", "review", "psf/requests#2400", "--wait"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert review.returncode == 0, review.stdout + review.stderr
+        assert "workflow pr-psf/requests-2400" in review.stdout
+        assert "Review posted:" in review.stdout and "(3 findings)" in review.stdout
+
+        # The webhook's review, then the manual re-review of the same head: one workflow.
+        state = workflow_state(env)
+        assert state["reviews_started"] == 2
+        assert state["reviewed_shas"] == [head]
+    finally:
+        dev.send_signal(signal.SIGINT)
+        try:
+            dev.wait(timeout=30)
+        finally:
+            if dev.poll() is None:
+                dev.kill()
+    assert processes_mentioning(str(state_dir)) == []
+
+
+def workflow_state(env: dict[str, str], wait_for: str | None = None) -> dict:
+    """The demo PR workflow's state, read by a separate client process as a user would."""
+    result = subprocess.run(
+        [sys.executable, "-c", _STATE_SCRIPT, wait_for or ""],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+_STATE_SCRIPT = """
+import asyncio, sys
+from prsaga.config import get_settings
+from prsaga.contracts import WaitForReviewInput
+from starter.temporal import connect
+from workflows.pull_request import PullRequestWorkflow
+
+async def main(head):
+    client = await connect(get_settings())
+    handle = client.get_workflow_handle_for(PullRequestWorkflow.run, "pr-psf/requests-2400")
+    if head:
+        await handle.execute_update(
+            PullRequestWorkflow.wait_for_review, WaitForReviewInput(head_sha=head)
+        )
+    print((await handle.query(PullRequestWorkflow.get_state)).model_dump_json())
+
+asyncio.run(main(sys.argv[1]))
+"""
