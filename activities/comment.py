@@ -67,7 +67,9 @@ class CommentAgent:
             existing = find_review(pull, input.review_key)
             if existing is not None:
                 comments = pull.get_single_review_comments(existing.id).totalCount
-                activity.logger.info("review %s already posted as %s", input.review_key, existing.id)
+                activity.logger.info(
+                    "review %s already posted as %s", input.review_key, existing.id
+                )
                 return PublishedReview(
                     review_id=existing.id,
                     html_url=existing.html_url,

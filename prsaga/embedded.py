@@ -69,12 +69,17 @@ class Stack:
 
     def __enter__(self) -> Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        # Turn SIGTERM into an exception so that `with Stack()` cleans up as it does on Ctrl-C.
-        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        # Both signals become KeyboardInterrupt so that `with Stack()` always cleans up; SIGINT too,
+        # because a shell starts background jobs with SIGINT ignored.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _raise_keyboard_interrupt)
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop_all()
 
@@ -202,29 +207,51 @@ def start_stack(stack: Stack, settings: Settings, endpoints: Endpoints) -> None:
         port = str(settings.local_github_port)
         stack.start(
             "github",
-            [sys.executable, "-m", "prsaga.github_fake", "--host", "127.0.0.1", "--port", port,
-             "--token-env", "PRSAGA_GITHUB_TOKEN", "--seed", "demo"],
+            [
+                sys.executable,
+                "-m",
+                "prsaga.github_fake",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--token-env",
+                "PRSAGA_GITHUB_TOKEN",
+                "--seed",
+                "demo",
+            ],
             env,
         )
     stack.start(
         "temporal",
         [
-            temporal_cli(), "server", "start-dev",
-            "--db-filename", str((settings.state_dir / "temporal.db").resolve()),
-            "--ip", endpoints.temporal_host,
-            "--port", str(endpoints.temporal_port),
-            "--ui-port", str(endpoints.ui_port),
-            "--namespace", settings.temporal_namespace,
-            "--log-level", "warn",
+            temporal_cli(),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str((settings.state_dir / "temporal.db").resolve()),
+            "--ip",
+            endpoints.temporal_host,
+            "--port",
+            str(endpoints.temporal_port),
+            "--ui-port",
+            str(endpoints.ui_port),
+            "--namespace",
+            settings.temporal_namespace,
+            "--log-level",
+            "warn",
         ],
         env,
     )
     stack.start("worker", [sys.executable, "-m", "worker"], env)
     stack.start("webhook", [sys.executable, "-m", "starter.webhook"], env)
     if endpoints.github_url is not None:
-        stack.wait_until("the local GitHub", lambda: _answers(f"{endpoints.github_url}/_fake/state"))
+        stack.wait_until(
+            "the local GitHub", lambda: _answers(f"{endpoints.github_url}/_fake/state")
+        )
     stack.wait_until(
-        "the Temporal UI", lambda: _answers(f"http://{endpoints.temporal_host}:{endpoints.ui_port}/")
+        "the Temporal UI",
+        lambda: _answers(f"http://{endpoints.temporal_host}:{endpoints.ui_port}/"),
     )
     stack.wait_until("the webhook server", lambda: _answers(f"{endpoints.webhook_url}/healthz"))
 

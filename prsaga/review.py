@@ -105,7 +105,11 @@ def plan_review(
             continue
         start_line = None
         end = finding.end_line
-        if end and end > finding.line and all(n in commentable for n in range(finding.line, end + 1)):
+        if (
+            end
+            and end > finding.line
+            and all(n in commentable for n in range(finding.line, end + 1))
+        ):
             start_line, anchor = finding.line, end
         else:
             anchor = finding.line
@@ -166,7 +170,9 @@ def render_summary(
         for finding in plan.summary_only:
             where = f"`{finding.path}`" + (f" line {finding.line}" if finding.line else "")
             also = (
-                f" (also lines {_line_list(finding.also_on_lines)})" if finding.also_on_lines else ""
+                f" (also lines {_line_list(finding.also_on_lines)})"
+                if finding.also_on_lines
+                else ""
             )
             parts.append(
                 f"- {_SEVERITY_ICON[finding.severity]} {where}{also}: **{finding.title}** "

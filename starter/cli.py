@@ -10,6 +10,7 @@ import os
 import secrets
 import sys
 import uuid
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -39,12 +40,14 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
     with Stack(settings.state_dir / "logs") as stack:
         start_stack(stack, settings, endpoints)
         github = endpoints.github_url or settings.github_api_url
+        local_note = " (local, seeded with the demo pull request)" if local_github else ""
+        namespace = settings.temporal_namespace
         print(
             f"prsaga is running (logs in {stack.log_dir}; Ctrl-C stops everything)\n"
-            f"  Temporal       {settings.temporal_address} (namespace {settings.temporal_namespace})\n"
+            f"  Temporal       {settings.temporal_address} (namespace {namespace})\n"
             f"  Temporal UI    {settings.temporal_ui_url}\n"
             f"  Webhook        POST {endpoints.webhook_url}/webhooks/github\n"
-            f"  GitHub API     {github}{' (local, seeded with the demo pull request)' if local_github else ''}",
+            f"  GitHub API     {github}{local_note}",
             flush=True,
         )
         if "webhook_secret" in updates:
@@ -65,7 +68,7 @@ def _local_webhook_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def _secret_path(settings: Settings):  # noqa: ANN202
+def _secret_path(settings: Settings) -> Path:
     return settings.state_dir / "webhook-secret"
 
 

@@ -136,7 +136,9 @@ async def _reset_demo_workflow(settings: Settings, pr: PullRequestRef) -> None:
         await handle.terminate(reason="a new `prsaga demo` run starts over")
 
 
-async def _wait_for_review(settings: Settings, pr: PullRequestRef, head_sha: str) -> PullRequestState:
+async def _wait_for_review(
+    settings: Settings, pr: PullRequestRef, head_sha: str
+) -> PullRequestState:
     client = await connect(settings)
     handle = client.get_workflow_handle_for(PullRequestWorkflow.run, pr.workflow_id)
     return await asyncio.wait_for(
@@ -164,7 +166,10 @@ def print_review(settings: Settings, pr: PullRequestRef, head_sha: str, out: Tex
     pull = repo.get_pull(pr.number)
     rule = "─" * 72
     for review in pull.get_reviews():
-        print(f"\n{rule}\nReview {review.id} by {review.user.login} ({review.state})\n{rule}", file=out)
+        print(
+            f"\n{rule}\nReview {review.id} by {review.user.login} ({review.state})\n{rule}",
+            file=out,
+        )
         print(review.body, file=out)
         for comment in pull.get_single_review_comments(review.id):
             print(f"\n  ▸ inline comment on {comment.path}:{comment.line}", file=out)

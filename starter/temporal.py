@@ -83,7 +83,9 @@ class TemporalSubmitter:
             handle = await signal_pull_request(client, self._settings, pr, event)
         except RPCError as err:
             if err.status in _UNAVAILABLE:
-                raise SubmitUnavailable(f"Temporal did not take the signal: {err.status.name}") from err
+                raise SubmitUnavailable(
+                    f"Temporal did not take the signal: {err.status.name}"
+                ) from err
             raise
         return handle.id
 

@@ -98,7 +98,11 @@ class Harness:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hook")
 
     async def deliver(
-        self, payload: dict[str, Any], *, delivery_id: str | None = None, event: str = "pull_request"
+        self,
+        payload: dict[str, Any],
+        *,
+        delivery_id: str | None = None,
+        event: str = "pull_request",
     ) -> httpx.Response:
         body = json.dumps(payload).encode()
         signature = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()

@@ -75,7 +75,9 @@ def test_demo_prints_the_review_and_cleans_up(tmp_path: Path):
     assert "prsaga/review: success" in out and "prsaga/review: pending" in out
     assert "reviews on the pull request: 1 (nothing posted twice)" in out
     ui = env["PRSAGA_TEMPORAL_UI_URL"]
-    assert f"Temporal UI for this run: {ui}/namespaces/default/workflows/pr-psf%2Frequests-2400" in out
+    assert (
+        f"Temporal UI for this run: {ui}/namespaces/default/workflows/pr-psf%2Frequests-2400" in out
+    )
     assert "its workflow ended in state 'closed'" in out
     assert (state_dir / "temporal.db").exists(), "histories persist for `prsaga dev`"
     assert elapsed < 90

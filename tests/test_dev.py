@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from prsaga.demo import load_demo_pull_request
+from prsaga.embedded import temporal_cli
 from starter.demo import deliver
 from tests.test_demo import REPO, demo_env, processes_mentioning
 
@@ -68,6 +70,26 @@ def test_dev_stack_serves_webhooks_and_the_review_command(tmp_path: Path):
         state = workflow_state(env)
         assert state["reviews_started"] == 2
         assert state["reviewed_shas"] == [head]
+
+        # The README's `temporal` CLI lines do the same against the same workflow.
+        cli_env = dict(env, TEMPORAL_ADDRESS=env["PRSAGA_TEMPORAL_ADDRESS"])
+        commands = readme_temporal_commands()
+        assert [c[:3] for c in commands] == [
+            ["temporal", "workflow", "signal-with-start"],
+            ["temporal", "workflow", "update"],
+            ["temporal", "workflow", "query"],
+        ]
+        for command in commands:
+            done = subprocess.run(
+                [temporal_cli(), *command[1:]],
+                env=cli_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+        assert "step:completed" in done.stdout or '"step":"completed"' in done.stdout
+        assert workflow_state(env)["reviews_started"] == 3
     finally:
         dev.send_signal(signal.SIGINT)
         try:
@@ -76,6 +98,12 @@ def test_dev_stack_serves_webhooks_and_the_review_command(tmp_path: Path):
             if dev.poll() is None:
                 dev.kill()
     assert processes_mentioning(str(state_dir)) == []
+
+
+def readme_temporal_commands() -> list[list[str]]:
+    """The `temporal workflow ...` commands shown in the README, as argv lists."""
+    text = (REPO / "README.md").read_text().replace("\\\n", " ")
+    return [shlex.split(line) for line in text.splitlines() if line.startswith("temporal workflow")]
 
 
 def workflow_state(env: dict[str, str], wait_for: str | None = None) -> dict:

@@ -119,8 +119,9 @@ def test_huge_summary_is_truncated_but_keeps_its_marker(files_02):
     path = next(iter(files_02))
     many = [finding(path, None, rule=f"R{i}", message="x" * 3000) for i in range(40)]
     plan = plan_review(many, files_02, max_inline=0)
-    body = render_summary(review_key="key-abcdefgh", head_sha="b" * 40, plan=plan, agents=[],
-                          workflow_url=None)
+    body = render_summary(
+        review_key="key-abcdefgh", head_sha="b" * 40, plan=plan, agents=[], workflow_url=None
+    )
     assert len(body) <= MAX_COMMENT_CHARS
     assert "truncated" in body
     assert body.endswith(review_marker("key-abcdefgh"))

@@ -9,13 +9,13 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 
+from prsaga.contracts import WaitForReviewInput
 from prsaga.diff import diff_file_from_github
 from prsaga.models import PullRequestEvent
 from starter.temporal import signal_pull_request
 from tests.conftest import GITHUB_TOKEN, Harness, make_settings
 from worker import MAX_CONCURRENT_ACTIVITIES, build_worker
 from workflows.pull_request import PullRequestWorkflow
-from prsaga.contracts import WaitForReviewInput
 
 
 def pr_state(harness: Harness) -> dict[str, Any]:
@@ -88,11 +88,15 @@ async def test_opened_webhook_posts_one_grounded_review_and_status(harness: Harn
 
 async def test_redelivery_and_same_head_post_nothing_new(harness: Harness):
     delivery = str(uuid.uuid4())
-    assert (await harness.deliver(harness.pr.webhook_payload, delivery_id=delivery)).status_code == 202
+    assert (
+        await harness.deliver(harness.pr.webhook_payload, delivery_id=delivery)
+    ).status_code == 202
     await wait_reviewed(harness)
 
     # GitHub redelivers the same delivery, and a second event names the same head.
-    assert (await harness.deliver(harness.pr.webhook_payload, delivery_id=delivery)).status_code == 202
+    assert (
+        await harness.deliver(harness.pr.webhook_payload, delivery_id=delivery)
+    ).status_code == 202
     reopened = dict(harness.pr.webhook_payload, action="reopened")
     assert (await harness.deliver(reopened)).status_code == 202
     state = await wait_reviewed(harness)
