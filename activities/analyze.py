@@ -7,6 +7,10 @@ over several activities and a retry repeats one batch, not the whole pull reques
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TypeVar
 
 from github import Github, UnknownObjectException
 from github.Repository import Repository
@@ -22,6 +26,8 @@ from prsaga.offline import ChangedFile, SkippedFile, review_files
 from .parse import load_parsed
 
 OFFLINE_AGENT = "offline"
+HEARTBEAT_EVERY_SECONDS = 10.0
+T = TypeVar("T")
 
 
 def fetch_changed_files(
@@ -61,6 +67,18 @@ def _file_text(repo: Repository, path: str, sha: str) -> tuple[str | None, str |
         return None, "not UTF-8 text"
 
 
+def _heartbeating(work: Callable[[], T]) -> T:
+    """Run ``work`` (the linters, which may take a while) on a helper thread and heartbeat
+    meanwhile, so the heartbeat timeout catches a dead worker, not a slow linter."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(work)
+        while True:
+            try:
+                return future.result(timeout=HEARTBEAT_EVERY_SECONDS)
+            except FutureTimeout:
+                activity.heartbeat("running the tools")
+
+
 class AnalyzeAgents:
     """Activities of the analyze agents, bound to the worker's settings."""
 
@@ -74,11 +92,16 @@ class AnalyzeAgents:
         start = input.batch * input.batch_size
         batch = parsed.analyzable_files()[start : start + input.batch_size]
         changed, skipped = fetch_changed_files(make_github(self._settings), input.diff, batch)
-        review = review_files(changed, ruff_select=self._settings.ruff_select, agent=OFFLINE_AGENT)
+        review = _heartbeating(
+            lambda: review_files(
+                changed, ruff_select=self._settings.ruff_select, agent=OFFLINE_AGENT
+            )
+        )
         return AgentReport(
             agent=OFFLINE_AGENT,
             batch=input.batch,
             files=len(batch),
+            paths=[f.path for f in batch],
             findings=review.findings,
             tools=review.tools,
             skipped=skipped + review.skipped,

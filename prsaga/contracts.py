@@ -58,6 +58,8 @@ class AgentReport(BaseModel):
     agent: str
     batch: int
     files: int
+    paths: list[str]
+    """The batch's files (bounded by the batch size): what the agent was given."""
     findings: list[Finding]
     tools: list[ToolRun]
     skipped: list[SkippedFile]

@@ -228,26 +228,18 @@ def diff_file_from_github(item: Mapping[str, Any]) -> DiffFile:
     previous_path = item.get("previous_filename") or None
 
     patch = item.get("patch")
+    hunks = parse_patch(patch, path=path) if patch else []
     if patch:
-        hunks = parse_patch(patch, path=path)
         _warn_on_count_mismatch(path, hunks, additions, deletions)
-        return DiffFile(
-            path=path,
-            previous_path=previous_path,
-            status=status,
-            additions=additions,
-            deletions=deletions,
-            hunks=hunks,
-        )
     return DiffFile(
         path=path,
         previous_path=previous_path,
         status=status,
         additions=additions,
         deletions=deletions,
-        hunks=[],
-        patch_missing="too_large" if changes else "no_textual_change",
-        is_binary=status is FileStatus.MODIFIED and not changes,
+        hunks=hunks,
+        patch_missing=None if patch else ("too_large" if changes else "no_textual_change"),
+        is_binary=not patch and status is FileStatus.MODIFIED and not changes,
     )
 
 

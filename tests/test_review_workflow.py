@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
 from prsaga.contracts import WaitForReviewInput
 from prsaga.diff import diff_file_from_github
@@ -84,6 +86,9 @@ async def test_opened_webhook_posts_one_grounded_review_and_status(harness: Harn
         "publish_review",
         "set_commit_status",
     ]
+    # The recorded history replays without nondeterminism against the current workflow code.
+    replayer = Replayer(workflows=[PullRequestWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(await handle.fetch_history())
 
 
 async def test_redelivery_and_same_head_post_nothing_new(harness: Harness):

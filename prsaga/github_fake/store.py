@@ -141,7 +141,10 @@ def load_template(name: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# Diffs: which lines of a pull request a review comment may be anchored to
+# Diffs: which lines of a pull request a review comment may be anchored to.
+# Deliberately independent of prsaga.diff: this server plays GitHub, so a bug in prsaga's parser
+# must surface here as GitHub's 422, not be mirrored. It also needs what GitHub has and prsaga
+# does not (legacy ``position`` numbers and ``diff_hunk``).
 
 
 @dataclass(frozen=True)
