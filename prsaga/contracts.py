@@ -144,6 +144,9 @@ class PullRequestWorkflowInput(BaseModel):
 
 
 class WaitForReviewInput(BaseModel):
-    """Wait until the given head (or the pending one) has been reviewed, or its review failed."""
+    """Wait until every event received so far has been reviewed (or its review failed).
 
-    head_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
+    No fields yet: the model exists so that options can be added without breaking callers.
+    Signals and updates reach the workflow in the order they were sent, so an update sent after
+    an event's signal was accepted waits for that event's review.
+    """

@@ -92,7 +92,7 @@ def run_demo(base: Settings, *, keep_running: bool = False, out: TextIO = sys.st
         )
         print(f"Webhook pull_request.opened for {pr} -> HTTP {response.status_code}", file=out)
         response.raise_for_status()
-        state = asyncio.run(_wait_for_review(settings, pr, head_sha))
+        state = asyncio.run(_wait_for_review(settings, pr))
         if state.last_review is None:
             print(f"The review failed: {state.last_error}", file=out)
             return 1
@@ -136,15 +136,11 @@ async def _reset_demo_workflow(settings: Settings, pr: PullRequestRef) -> None:
         await handle.terminate(reason="a new `prsaga demo` run starts over")
 
 
-async def _wait_for_review(
-    settings: Settings, pr: PullRequestRef, head_sha: str
-) -> PullRequestState:
+async def _wait_for_review(settings: Settings, pr: PullRequestRef) -> PullRequestState:
     client = await connect(settings)
     handle = client.get_workflow_handle_for(PullRequestWorkflow.run, pr.workflow_id)
     return await asyncio.wait_for(
-        handle.execute_update(
-            PullRequestWorkflow.wait_for_review, WaitForReviewInput(head_sha=head_sha)
-        ),
+        handle.execute_update(PullRequestWorkflow.wait_for_review, WaitForReviewInput()),
         timeout=REVIEW_TIMEOUT_SECONDS,
     )
 

@@ -52,7 +52,7 @@ def test_dev_stack_serves_webhooks_and_the_review_command(tmp_path: Path):
         refused = deliver(webhook, "wrong-secret", "pull_request", payload, str(uuid.uuid4()))
         assert refused.status_code == 401
         head = payload["pull_request"]["head"]["sha"]
-        assert workflow_state(env, wait_for=head)["reviewed_shas"] == [head]
+        assert workflow_state(env, wait=True)["reviewed_shas"] == [head]
 
         review = subprocess.run(
             [sys.executable, "-m", "starter.cli", "review", "psf/requests#2400", "--wait"],
@@ -106,10 +106,10 @@ def readme_temporal_commands() -> list[list[str]]:
     return [shlex.split(line) for line in text.splitlines() if line.startswith("temporal workflow")]
 
 
-def workflow_state(env: dict[str, str], wait_for: str | None = None) -> dict:
+def workflow_state(env: dict[str, str], wait: bool = False) -> dict:
     """The demo PR workflow's state, read by a separate client process as a user would."""
     result = subprocess.run(
-        [sys.executable, "-c", _STATE_SCRIPT, wait_for or ""],
+        [sys.executable, "-c", _STATE_SCRIPT, "wait" if wait else ""],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -121,20 +121,22 @@ def workflow_state(env: dict[str, str], wait_for: str | None = None) -> dict:
 
 
 _STATE_SCRIPT = """
-import asyncio, sys
+import asyncio, os, sys
 from prsaga.config import get_settings
 from prsaga.contracts import WaitForReviewInput
 from starter.temporal import connect
 from workflows.pull_request import PullRequestWorkflow
 
-async def main(head):
+async def main(wait):
     client = await connect(get_settings())
     handle = client.get_workflow_handle_for(PullRequestWorkflow.run, "pr-psf/requests-2400")
-    if head:
+    if wait:
         await handle.execute_update(
-            PullRequestWorkflow.wait_for_review, WaitForReviewInput(head_sha=head)
+            PullRequestWorkflow.wait_for_review, WaitForReviewInput()
         )
     print((await handle.query(PullRequestWorkflow.get_state)).model_dump_json())
 
 asyncio.run(main(sys.argv[1]))
+sys.stdout.flush()
+os._exit(0)  # temporalio/sdk-python#300: a short-lived client can abort at interpreter exit
 """

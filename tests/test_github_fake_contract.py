@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prsaga.demo import DemoPullRequest, load_demo_pull_request
 from prsaga.github_fake import SERVED_OPERATIONS, FakeGitHub, serve_in_thread
+from tests.test_github_fake import pygithub
 
 SUBSET_PATH = Path(__file__).parent / "contract" / "github-openapi-subset.json"
 SUBSET_URI = "urn:prsaga:github-openapi-subset"
@@ -219,17 +220,6 @@ def recorded_fake(exchanges: list[Exchange], **options: Any) -> FakeGitHub:
     return fake
 
 
-def pygithub(base_url: str, token: str = TOKEN) -> github.Github:
-    return github.Github(
-        base_url=base_url,
-        auth=github.Auth.Token(token),
-        retry=None,
-        seconds_between_requests=None,
-        seconds_between_writes=None,
-        timeout=10,
-    )
-
-
 def concrete_path(template: str, owner: str, repo: str) -> str:
     return template.format(
         owner=owner,
@@ -250,7 +240,7 @@ def concrete_path(template: str, owner: str, repo: str) -> str:
 
 def _drive_with_pygithub(base_url: str, demo: DemoPullRequest) -> None:
     """prsaga's calls, as prsaga makes them, plus the errors PyGithub turns into exceptions."""
-    gh = pygithub(base_url)
+    gh = pygithub(base_url, TOKEN)
     repo = gh.get_repo(demo.full_name)
     pull = repo.get_pull(demo.number)
     assert [f.filename for f in pull.get_files()] == [f["filename"] for f in demo.files]

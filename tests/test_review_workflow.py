@@ -1,6 +1,7 @@
 # --- Workflow tests: webhook -> real Temporal dev server -> worker -> local GitHub ---
 from __future__ import annotations
 
+import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -37,9 +38,7 @@ async def wait_reviewed(harness: Harness):
     handle = harness.client.get_workflow_handle_for(
         PullRequestWorkflow.run, harness.pr.ref.workflow_id
     )
-    return await handle.execute_update(
-        PullRequestWorkflow.wait_for_review, WaitForReviewInput(head_sha=harness.pr.head_sha)
-    )
+    return await handle.execute_update(PullRequestWorkflow.wait_for_review, WaitForReviewInput())
 
 
 async def test_opened_webhook_posts_one_grounded_review_and_status(harness: Harness):
@@ -188,3 +187,26 @@ async def test_a_bad_token_is_not_retried(harness: Harness, tmp_path):
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
     assert attempts[0] == 1 and max(attempts) == 1
+
+
+async def test_a_failed_review_with_a_newer_event_waiting_goes_on_to_review_it(harness: Harness):
+    # The first saga is held up by a retried status (502, retried after 1 s) and its review is
+    # then refused for good; a push arrives meanwhile, so the workflow compensates, records the
+    # failure and reviews again instead of failing.
+    harness.github.inject_fault(method="POST", path_regex=r"/statuses/", status=502)
+    harness.github.inject_fault(method="POST", path_regex=r"/pulls/\d+/reviews$", status=403)
+    await harness.deliver(harness.pr.webhook_payload)
+    handle = harness.client.get_workflow_handle_for(
+        PullRequestWorkflow.run, harness.pr.ref.workflow_id
+    )
+    for _ in range(100):  # until the first event is being reviewed (not coalesced with the next)
+        if (await handle.query(PullRequestWorkflow.get_state)).step.value != "idle":
+            break
+        await asyncio.sleep(0.02)
+    await harness.deliver(dict(harness.pr.webhook_payload, action="synchronize"))
+    state = await wait_reviewed(harness)
+
+    assert state.step.value == "completed" and state.reviews_started == 2
+    assert state.last_error is None
+    assert len(reviews(harness)) == 1
+    assert [s["state"] for s in statuses(harness)] == ["pending", "error", "pending", "success"]

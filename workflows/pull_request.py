@@ -87,17 +87,14 @@ class PullRequestWorkflow:
 
     @workflow.update
     async def wait_for_review(self, input: WaitForReviewInput) -> PullRequestState:
-        """Return once the given head (or whatever is pending) is reviewed or its review failed."""
-        await workflow.wait_condition(lambda: self._settled(input.head_sha))
+        """Return once nothing is pending or under review: every event received before this
+        update has been reviewed, skipped, or its review failed (the state says which)."""
+        await workflow.wait_condition(self._settled)
         return self._state
 
-    def _settled(self, head_sha: str | None) -> bool:
+    def _settled(self) -> bool:
         state = self._state
-        if state.closed or state.step == ReviewStep.FAILED:
-            return True
-        if state.pending is not None or state.step in ACTIVE_STEPS:
-            return False
-        return head_sha is None or head_sha in state.reviewed_shas
+        return state.closed or (state.pending is None and state.step not in ACTIVE_STEPS)
 
     @workflow.run
     async def run(self, input: PullRequestWorkflowInput) -> PullRequestState:
@@ -117,7 +114,8 @@ class PullRequestWorkflow:
         return state
 
     async def _review(self, event: PullRequestEvent) -> None:
-        """Run the review saga; on failure compensate, then fail the workflow with the reason."""
+        """Run the review saga; on failure compensate, then fail the workflow with the reason
+        (unless a newer event is already waiting to be reviewed)."""
         saga = Saga()
         self._state.reviews_started += 1
         try:
@@ -133,9 +131,17 @@ class PullRequestWorkflow:
                 await compensating
                 raise
             workflow.logger.warning("review failed (%s); compensations: %s", _reason(err), outcomes)
-            await workflow.wait_condition(workflow.all_handlers_finished)
             if is_cancelled_exception(err):
+                await workflow.wait_condition(workflow.all_handlers_finished)
                 raise
+            # Let waiting updates see the failure; a newer event may arrive meanwhile.
+            await workflow.wait_condition(
+                lambda: workflow.all_handlers_finished() or self._state.pending is not None
+            )
+            if self._state.pending is not None:
+                # A newer event is waiting: review it instead of ending the pull request's
+                # workflow. This failure stays in the history and in `last_error`.
+                return
             raise ApplicationError(
                 f"review of {self._state.pr} failed: {self._state.last_error}",
                 type="ReviewFailed",

@@ -538,11 +538,13 @@ class GitHubFront:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
-        statuses: list[int] = []
+        query = scope.get("query_string", b"").decode("latin-1")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                statuses.append(message["status"])
+                # Logged before the client can read the answer, so a test that just got its
+                # response always finds the request in the log.
+                self.store.record_request(method, path, query, message["status"])
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 extra = {**_COMMON_HEADERS, **self.store.rate_limit().headers()}
                 message = dict(message)
@@ -564,8 +566,6 @@ class GitHubFront:
                 answer = self._fault_response(fault)
         if answer is not None:
             await answer(scope, receive, send_with_headers)
-        query = scope.get("query_string", b"").decode("latin-1")
-        self.store.record_request(method, path, query, statuses[0] if statuses else 500)
 
     def _refusal(self, scope: Scope) -> Response | None:
         """GitHub's answer when the token is wrong or its budget spent; ``None`` to go on."""
