@@ -22,6 +22,7 @@ from prsaga.diff import DiffFile
 from prsaga.github_client import github_errors, make_github
 from prsaga.models import DiffRef
 from prsaga.offline import ChangedFile, SkippedFile, review_files
+from prsaga.review import keep_worst
 
 from .parse import load_parsed
 
@@ -97,12 +98,14 @@ class AnalyzeAgents:
                 changed, ruff_select=self._settings.ruff_select, agent=OFFLINE_AGENT
             )
         )
+        findings, omitted = keep_worst(review.findings)
         return AgentReport(
             agent=OFFLINE_AGENT,
             batch=input.batch,
             files=len(batch),
             paths=[f.path for f in batch],
-            findings=review.findings,
+            findings=findings,
+            omitted_findings=omitted,
             tools=review.tools,
             skipped=skipped + review.skipped,
             duration_ms=int((time.monotonic() - started) * 1000),

@@ -88,6 +88,7 @@ class CommentAgent:
                     plan=plan,
                     agents=input.agents,
                     workflow_url=self._workflow_url(),
+                    omitted=input.omitted_findings,
                 )
                 try:
                     review = pull.create_review(

@@ -61,6 +61,8 @@ class AgentReport(BaseModel):
     paths: list[str]
     """The batch's files (bounded by the batch size): what the agent was given."""
     findings: list[Finding]
+    """The batch's worst findings, at most ``prsaga.review.MAX_FINDINGS``."""
+    omitted_findings: int = 0
     tools: list[ToolRun]
     skipped: list[SkippedFile]
     duration_ms: int
@@ -93,6 +95,8 @@ class PublishReviewInput(BaseModel):
     diff: DiffRef
     review_key: str = Field(min_length=8, max_length=100)
     findings: list[Finding]
+    omitted_findings: int = 0
+    """Lower-ranked findings left out of ``findings`` to keep the history bounded."""
     agents: list[AgentSummary]
 
 

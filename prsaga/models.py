@@ -66,6 +66,10 @@ class PullRequestEvent(BaseModel):
     source: Literal["webhook", "cli", "temporal"] = "webhook"
 
 
+MAX_ALSO_ON_LINES = 50
+"""Folded lines kept per finding: enough to read, bounded for the workflow history."""
+
+
 class Severity(StrEnum):
     """How much a finding matters, lowest first."""
 
@@ -97,8 +101,10 @@ class Finding(BaseModel):
     title: str = Field(max_length=200)
     message: str = Field(max_length=4000)
     """Never holds a secret's value: agents describe what they found, not the secret."""
-    also_on_lines: list[int] = []
+    also_on_lines: list[int] = Field(default=[], max_length=MAX_ALSO_ON_LINES)
     """Further lines where the same rule fired in the same file (folded into one comment)."""
+    also_on_more: int = Field(default=0, ge=0)
+    """How many more such lines there are beyond ``also_on_lines`` (which is capped)."""
 
 
 class DiffRef(BaseModel):

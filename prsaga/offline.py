@@ -40,7 +40,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from ruff.__main__ import find_ruff_bin
 
-from prsaga.models import Finding, Severity
+from prsaga.models import MAX_ALSO_ON_LINES, Finding, Severity
 
 logger = logging.getLogger(__name__)
 
@@ -596,7 +596,14 @@ def _fold(findings: Iterable[Finding]) -> list[Finding]:
     folded: list[Finding] = []
     for first, *rest in groups.values():
         also = sorted({f.line for f in rest if f.line is not None and f.line != first.line})
-        folded.append(first.model_copy(update={"also_on_lines": also}) if also else first)
+        if also:
+            first = first.model_copy(
+                update={
+                    "also_on_lines": also[:MAX_ALSO_ON_LINES],
+                    "also_on_more": max(0, len(also) - MAX_ALSO_ON_LINES),
+                }
+            )
+        folded.append(first)
     return folded
 
 

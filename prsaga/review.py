@@ -19,6 +19,9 @@ MAX_COMMENT_CHARS = 65_536
 """GitHub rejects review and comment bodies longer than this (422)."""
 MAX_STATUS_DESCRIPTION = 140
 """GitHub truncates commit status descriptions at 140 characters."""
+MAX_FINDINGS = 300
+"""Findings one agent batch, and one review, carry through the workflow history (worst first);
+more than that could not be read in a review anyway, and would bloat the history."""
 
 _SEVERITY_ICON = {
     Severity.CRITICAL: "🛑",
@@ -53,6 +56,12 @@ def merge_findings(reports: Iterable[Sequence[Finding]]) -> list[Finding]:
         merged,
         key=lambda f: (-f.severity.rank, f.path, f.line or 0, f.tool, f.rule),
     )
+
+
+def keep_worst(findings: Sequence[Finding], limit: int = MAX_FINDINGS) -> tuple[list[Finding], int]:
+    """The ``limit`` worst findings (ranked like ``merge_findings``) and how many were left out."""
+    ranked = merge_findings([findings])
+    return ranked[:limit], max(0, len(ranked) - limit)
 
 
 class InlineComment(BaseModel):
@@ -129,7 +138,7 @@ def render_comment(finding: Finding) -> str:
         finding.message,
     ]
     if finding.also_on_lines:
-        lines += ["", f"Also on lines {_line_list(finding.also_on_lines)}."]
+        lines += ["", f"Also on lines {_line_list(finding)}."]
     return truncate_body("\n".join(lines))
 
 
@@ -150,6 +159,7 @@ def render_summary(
     plan: ReviewPlan,
     agents: Sequence[AgentSummary],
     workflow_url: str | None,
+    omitted: int = 0,
 ) -> str:
     """The review body: verdict, findings not placed inline, coverage, and the hidden marker."""
     total = len(plan.inline) + len(plan.summary_only)
@@ -165,15 +175,17 @@ def render_summary(
             f"**{total} finding{'s' if total != 1 else ''}** ({breakdown}): "
             f"{len(plan.inline)} inline, {len(plan.summary_only)} below."
         )
+    if omitted:
+        parts += [
+            "",
+            f"{omitted} lower-ranked finding{'s were' if omitted != 1 else ' was'} left out "
+            f"(at most {MAX_FINDINGS} per review).",
+        ]
     if plan.summary_only:
         parts += ["", "#### Not on a diff line (or over the inline cap)", ""]
         for finding in plan.summary_only:
             where = f"`{finding.path}`" + (f" line {finding.line}" if finding.line else "")
-            also = (
-                f" (also lines {_line_list(finding.also_on_lines)})"
-                if finding.also_on_lines
-                else ""
-            )
+            also = f" (also lines {_line_list(finding)})" if finding.also_on_lines else ""
             parts.append(
                 f"- {_SEVERITY_ICON[finding.severity]} {where}{also}: **{finding.title}** "
                 f"(`{finding.tool}` {finding.rule}) — {finding.message}"
@@ -225,6 +237,8 @@ def _severity_counts(findings: Iterable[Finding]) -> dict[Severity, int]:
     return counts
 
 
-def _line_list(lines: Sequence[int], limit: int = 12) -> str:
+def _line_list(finding: Finding, limit: int = 12) -> str:
+    lines = finding.also_on_lines
+    more = max(0, len(lines) - limit) + finding.also_on_more
     shown = ", ".join(str(n) for n in lines[:limit])
-    return shown + (f" and {len(lines) - limit} more" if len(lines) > limit else "")
+    return shown + (f" and {more} more" if more else "")

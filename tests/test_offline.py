@@ -402,3 +402,11 @@ def test_output_is_sorted_and_does_not_depend_on_input_order(requests_server_py:
         "tests/testserver/server.py",
         "z.py",
     ]
+
+
+def test_folding_caps_the_line_list_and_counts_the_rest() -> None:
+    content = "".join(f"x{n} = {n} \n" for n in range(1, 61))  # trailing space on 60 lines
+    (trailing,) = [f for f in review(changed("many.py", content)).findings if f.rule == "W291"]
+    assert trailing.line == 1
+    assert trailing.also_on_lines == list(range(2, 52))
+    assert trailing.also_on_more == 9

@@ -12,6 +12,7 @@ from prsaga.review import (
     MAX_COMMENT_CHARS,
     AgentSummary,
     conclude,
+    keep_worst,
     merge_findings,
     plan_review,
     render_summary,
@@ -133,3 +134,30 @@ def test_conclusion_fails_only_on_high_or_worse():
     state, text = conclude([finding("a", 1), finding("b", 2, severity=Severity.CRITICAL)])
     assert (state, text) == ("failure", "2 findings; worst is critical")
     assert len(status_description("x" * 500)) == 140
+
+
+def test_keep_worst_bounds_what_travels_in_history():
+    findings = [finding("a.py", n, severity=Severity.LOW) for n in range(1, 11)]
+    findings.append(finding("z.py", 99, severity=Severity.CRITICAL))
+    kept, omitted = keep_worst(findings, limit=3)
+    assert omitted == 8
+    assert [(f.path, f.line) for f in kept] == [("z.py", 99), ("a.py", 1), ("a.py", 2)]
+
+
+def test_folded_lines_beyond_the_cap_are_counted(files_02):
+    path = next(iter(files_02))
+    line = min(files_02[path].added_lines())
+    folded = finding(path, line, also_on_lines=list(range(100, 150)), also_on_more=7)
+    [(_, comment)] = plan_review([folded], files_02, max_inline=1).inline
+    assert "Also on lines 100, 101" in comment.body
+    assert "and 45 more." in comment.body  # 50 kept - 12 shown + 7 beyond the cap
+    plan = plan_review([folded], files_02, max_inline=0)
+    body = render_summary(
+        review_key="key-omitted",
+        head_sha="c" * 40,
+        plan=plan,
+        agents=[],
+        workflow_url=None,
+        omitted=4,
+    )
+    assert "4 lower-ranked findings were left out" in body

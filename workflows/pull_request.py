@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawReviewInput,
     )
     from prsaga.models import PullRequestEvent, ReviewStep
-    from prsaga.review import conclude, merge_findings, status_description
+    from prsaga.review import conclude, keep_worst, status_description
 
     from .saga import Saga
 
@@ -186,7 +186,9 @@ class PullRequestWorkflow:
                 for batch in range(batches)
             )
         )
-        findings = merge_findings(report.findings for report in reports)
+        # Deterministic fan-in: batch order, duplicates dropped, worst first, bounded.
+        findings, omitted = keep_worst([f for report in reports for f in report.findings])
+        omitted += sum(report.omitted_findings for report in reports)
 
         state.step = ReviewStep.COMMENTING
         saga.on_failure(
@@ -206,6 +208,7 @@ class PullRequestWorkflow:
                 diff=parsed.diff,
                 review_key=review_key,
                 findings=findings,
+                omitted_findings=omitted,
                 agents=[report.summary() for report in reports],
             ),
             start_to_close_timeout=GITHUB_CALL_TIMEOUT,
