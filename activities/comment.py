@@ -6,8 +6,11 @@ activity that finds its marker returns that review instead of posting a second o
 
 from __future__ import annotations
 
+from typing import cast
+
 from github import GithubException
-from github.PullRequest import PullRequest
+from github.GithubObject import NotSet
+from github.PullRequest import PullRequest, ReviewComment
 from github.PullRequestReview import PullRequestReview
 from temporalio import activity
 
@@ -42,8 +45,9 @@ class CommentAgent:
     def _pull(self, pr: PullRequestRef) -> PullRequest:
         return make_github(self._settings).get_repo(pr.full_name).get_pull(pr.number)
 
-    def _workflow_url(self) -> str:
-        return self._settings.workflow_ui_url(activity.info().workflow_id)
+    def _workflow_url(self) -> str | None:
+        workflow_id = activity.info().workflow_id
+        return self._settings.workflow_ui_url(workflow_id) if workflow_id else None
 
     @activity.defn(name="set_commit_status")
     def set_commit_status(self, input: CommitStatusInput) -> None:
@@ -54,7 +58,7 @@ class CommentAgent:
                 state=input.state,
                 description=input.description,
                 context=self._settings.status_context,
-                target_url=self._workflow_url(),
+                target_url=self._workflow_url() or NotSet,
             )
 
     @activity.defn(name="publish_review")
@@ -95,7 +99,9 @@ class CommentAgent:
                         commit=commit,
                         body=body,
                         event="COMMENT",
-                        comments=[comment.as_github() for _, comment in plan.inline],
+                        comments=[
+                            cast(ReviewComment, comment.as_github()) for _, comment in plan.inline
+                        ],
                     )
                     break
                 except GithubException as err:

@@ -219,7 +219,7 @@ def diff_file_from_github(item: Mapping[str, Any]) -> DiffFile:
     if not isinstance(path, str) or not path:
         raise DiffParseError("<github file item>", None, "item has no 'filename'")
     try:
-        status = FileStatus(item.get("status"))
+        status = FileStatus(str(item.get("status")))
     except ValueError:
         raise DiffParseError(path, None, f"unknown file status {item.get('status')!r}") from None
     additions = _count(item, "additions", path)

@@ -143,6 +143,7 @@ def _required_header(by_name: Mapping[str, str], name: str) -> str:
 
 def _decode_body(content_type: str | None, body: bytes) -> dict[str, Any]:
     media_type = (content_type or "").partition(";")[0].strip().lower()
+    document: bytes | str
     if media_type == _JSON:
         document = body
     elif media_type == _FORM:
@@ -283,7 +284,8 @@ class Router:
         """Decorate a handler for ``event`` with any of ``actions`` (all actions if none given)."""
 
         def decorator(handler: Handler) -> Handler:
-            for key in [(event, action) for action in actions] or [(event, None)]:
+            keys: list[tuple[str, str | None]] = [(event, action) for action in actions]
+            for key in keys or [(event, None)]:
                 if key in self._handlers:
                     raise ValueError(f"a handler is already registered for {key}")
                 self._handlers[key] = handler

@@ -118,12 +118,13 @@ class _DeliveryLog:
         )
 
 
-def _loggable(value: str | None) -> str:
+def _loggable(value: object) -> str:
     # Header values are unauthenticated until the signature is checked: keep them to one short
     # token so that they cannot forge or split log lines.
     if value is None:
         return "-"
-    return "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in value[:100])
+    text = str(value)[:100]
+    return "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in text)
 
 
 def create_app(settings: Settings, submit: SubmitFn) -> Starlette:

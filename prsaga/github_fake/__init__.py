@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -73,7 +73,7 @@ class FakeGitHub:
     def seed_pull_request(
         self,
         pull: Mapping[str, Any],
-        files: list[Mapping[str, Any]],
+        files: Sequence[Mapping[str, Any]],
         contents: Mapping[str, bytes | str],
     ) -> dict[str, Any]:
         """Add a pull request, its changed files and the file contents at its head.

@@ -556,6 +556,7 @@ class GitHubFront:
             await send(message)
 
         fault = self.store.take_fault(method, path)
+        answer: Response | None
         if fault is not None and not fault.after_handling:
             answer = self._fault_response(fault)
         else:

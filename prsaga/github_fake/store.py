@@ -18,7 +18,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -520,7 +520,7 @@ class Store:
     def seed_pull_request(
         self,
         pull: Mapping[str, Any],
-        files: list[Mapping[str, Any]],
+        files: Sequence[Mapping[str, Any]],
         contents: Mapping[str, bytes | str],
     ) -> dict[str, Any]:
         """Add (or move to a new head) a pull request; see ``FakeGitHub.seed_pull_request``."""
