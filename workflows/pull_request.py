@@ -107,8 +107,14 @@ class PullRequestWorkflow:
             assert event is not None
             await self._review(event)
             if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(PullRequestWorkflowInput(pr=state.pr, state=state))
+                # Start a fresh history carrying the compact state (a pending event included),
+                # once waiting updates have their answer; one that waits for a newly pending
+                # event is answered first, by the next loop.
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() or state.pending is not None
+                )
+                if workflow.all_handlers_finished():
+                    workflow.continue_as_new(PullRequestWorkflowInput(pr=state.pr, state=state))
         state.step = ReviewStep.CLOSED
         await workflow.wait_condition(workflow.all_handlers_finished)
         return state
