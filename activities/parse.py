@@ -14,22 +14,25 @@ from prsaga.github_client import github_errors, make_github
 from prsaga.models import DiffRef, PullRequestRef
 
 
-def fetch_pull_request(gh: Github, pr: PullRequestRef, head_sha: str | None) -> ParsedPullRequest:
+def fetch_pull_request(gh: Github, pr: PullRequestRef) -> ParsedPullRequest:
     """Fetch and parse a pull request at its current head.
 
-    GitHub serves a pull request's files for its *current* head only, so when an event names an
-    older head the pull request has moved on: that is reported as non-retryable ``HeadMoved``
-    (the newer push brings its own event). The head is read again after listing the files, so a
-    push landing in between cannot mix two heads in one diff.
+    GitHub serves a pull request's files for its current head only, so that is what is reviewed,
+    whatever head the triggering event named: the newest head wins. The head is read again after
+    listing the files; a push landing in between would mix two heads in one diff, so that attempt
+    fails (retryable) and the retry fetches a consistent pull request.
     """
     doing = f"fetching {pr}"
     with github_errors(doing):
         repo = gh.get_repo(pr.full_name)
         pull = repo.get_pull(pr.number)
         current = pull.head.sha
-        _require_head(pr, expected=head_sha, current=current)
         items = [f.raw_data for f in pull.get_files()]
-        _require_head(pr, expected=current, current=repo.get_pull(pr.number).head.sha)
+        if (after := repo.get_pull(pr.number).head.sha) != current:
+            raise ApplicationError(
+                f"{doing}: the head moved from {current[:12]} to {after[:12]} while listing files",
+                type="HeadMovedDuringFetch",
+            )
     try:
         files = [diff_file_from_github(item) for item in items]
     except DiffParseError as err:
@@ -50,21 +53,24 @@ def fetch_pull_request(gh: Github, pr: PullRequestRef, head_sha: str | None) -> 
     )
 
 
-def _require_head(pr: PullRequestRef, *, expected: str | None, current: str) -> None:
-    if expected is not None and expected != current:
-        raise ApplicationError(
-            f"{pr} moved on: its head is {current[:12]}, not {expected[:12]}",
-            type="HeadMoved",
-            non_retryable=True,
-        )
-
-
 def load_parsed(settings: Settings, ref: DiffRef) -> ParsedPullRequest:
-    """The parsed diff a reference points to: from the store, or rebuilt from GitHub."""
+    """The parsed diff a reference points to: from the store, or rebuilt from GitHub.
+
+    Rebuilding works while the pull request's head is still ``ref.head_sha``; once it has moved
+    on, that diff cannot be fetched again and the step fails with non-retryable ``HeadMoved``
+    (the newer head brings its own review).
+    """
     store = DiffStore(settings.blob_dir)
     parsed = store.load(ref)
     if parsed is None:
-        parsed = fetch_pull_request(make_github(settings), ref.pr, ref.head_sha)
+        parsed = fetch_pull_request(make_github(settings), ref.pr)
+        if parsed.ref != ref:
+            raise ApplicationError(
+                f"{ref.pr} moved on: its head is {parsed.ref.head_sha[:12]}, "
+                f"not {ref.head_sha[:12]}",
+                type="HeadMoved",
+                non_retryable=True,
+            )
         store.save(parsed)
     return parsed
 
@@ -77,7 +83,7 @@ class ParseAgent:
 
     @activity.defn(name="parse_pull_request")
     def parse_pull_request(self, input: ParseInput) -> ParsedSummary:
-        parsed = fetch_pull_request(make_github(self._settings), input.pr, input.head_sha)
+        parsed = fetch_pull_request(make_github(self._settings), input.pr)
         DiffStore(self._settings.blob_dir).save(parsed)
         activity.logger.info(
             "parsed %s at %s: %d files", input.pr, parsed.ref.head_sha[:12], len(parsed.files)

@@ -18,11 +18,9 @@ SHA = Field(pattern=r"^[0-9a-f]{40}$")
 
 
 class ParseInput(BaseModel):
-    """Fetch a pull request and its files, parse the diff and store it."""
+    """Fetch a pull request and its files at its current head, parse the diff and store it."""
 
     pr: PullRequestRef
-    head_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
-    """The head the event was about; ``None`` takes the current head."""
 
 
 class ParsedSummary(BaseModel):

@@ -248,3 +248,17 @@ async def test_continue_as_new_carries_the_state_and_keeps_deduplicating(
             assert len(reviews(harness)) == 3
             first = short_history_client.get_workflow_handle(pr.ref.workflow_id, run_id=first_run)
             assert (await first.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+
+
+async def test_an_event_for_an_older_head_reviews_the_current_head_once(harness: Harness):
+    stale = dict(harness.pr.webhook_payload)
+    stale["pull_request"] = dict(stale["pull_request"], head={"sha": "0" * 40, "ref": "old"})
+    assert (await harness.deliver(stale)).status_code == 202
+    state = await wait_reviewed(harness)
+    assert state.reviewed_shas == [harness.pr.head_sha]
+
+    # The push that created the current head arrives later: already reviewed, nothing new.
+    await harness.deliver(dict(harness.pr.webhook_payload, action="synchronize"))
+    state = await wait_reviewed(harness)
+    assert state.reviews_started == 1
+    assert len(reviews(harness)) == 1

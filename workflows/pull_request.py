@@ -159,7 +159,7 @@ class PullRequestWorkflow:
         state.step = ReviewStep.PARSING
         parsed: ParsedSummary = await workflow.execute_activity_method(
             ParseAgent.parse_pull_request,
-            ParseInput(pr=state.pr, head_sha=event.head_sha),
+            ParseInput(pr=state.pr),
             start_to_close_timeout=GITHUB_CALL_TIMEOUT,
             retry_policy=GITHUB_RETRY,
             summary=f"parse {state.pr} ({event.action} by {event.sender})",
