@@ -58,12 +58,16 @@ def deliver(
     )
 
 
+DEMO_TOKEN_PREFIX = "ghp_demo"
+
+
 def demo_settings(base: Settings) -> Settings:
-    """The demo's settings: the base ones with fresh local credentials for this run only."""
+    """The demo's settings: the base ones, pointed at the local GitHub with a token made for this
+    run only (never a real token someone has in their environment)."""
     return base.model_copy(
         update={
-            "webhook_secret": SecretStr(secrets.token_hex(20)),
-            "github_token": SecretStr("ghp_demo" + secrets.token_hex(16)),
+            "webhook_secret": base.webhook_secret or SecretStr(secrets.token_hex(20)),
+            "github_token": SecretStr(DEMO_TOKEN_PREFIX + secrets.token_hex(16)),
             "github_api_url": f"http://127.0.0.1:{base.local_github_port}",
             "github_min_request_interval": 0.0,
         }

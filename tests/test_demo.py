@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from starter.demo import DEMO_TOKEN_PREFIX
+
 REPO = Path(__file__).resolve().parent.parent
+WEBHOOK_SECRET = "demo-webhook-secret-" + "9f" * 10
 
 
 def free_port() -> int:
@@ -45,6 +48,7 @@ def demo_env(state_dir: Path) -> dict[str, str]:
             "PRSAGA_TEMPORAL_UI_URL": f"http://127.0.0.1:{ui_port}",
             "PRSAGA_WEBHOOK_PORT": str(free_port()),
             "PRSAGA_LOCAL_GITHUB_PORT": str(free_port()),
+            "PRSAGA_WEBHOOK_SECRET": WEBHOOK_SECRET,
         }
     )
     return env
@@ -83,6 +87,18 @@ def test_demo_prints_the_review_and_cleans_up(tmp_path: Path):
     assert elapsed < 90
 
     assert processes_mentioning(str(state_dir)) == []
+
+    # No secret in any log, in the workflow histories (the SQLite file) or in the diff store.
+    leaks = [
+        path
+        for path in state_dir.rglob("*")
+        if path.is_file()
+        and any(
+            s in path.read_bytes() for s in (WEBHOOK_SECRET.encode(), DEMO_TOKEN_PREFIX.encode())
+        )
+    ]
+    assert leaks == []
+    assert WEBHOOK_SECRET not in out + result.stderr
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")

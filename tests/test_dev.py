@@ -21,6 +21,7 @@ from tests.test_demo import REPO, demo_env, processes_mentioning
 def test_dev_stack_serves_webhooks_and_the_review_command(tmp_path: Path):
     state_dir = tmp_path / "state"
     env = demo_env(state_dir)
+    del env["PRSAGA_WEBHOOK_SECRET"]  # `prsaga dev` makes one and keeps it in the state folder
     dev = subprocess.Popen(
         [sys.executable, "-m", "starter.cli", "dev"],
         cwd=REPO,
