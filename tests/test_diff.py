@@ -423,19 +423,21 @@ def test_long_hunk_in_a_git_diff_is_an_error() -> None:
     assert (caught.value.path, caught.value.line_number) == ("x", 8)
 
 
-def test_side_overflow_is_an_error() -> None:
-    with pytest.raises(DiffParseError, match="removed line beyond"):
-        parse_patch("@@ -1 +1,2 @@\n-a\n-b\n+c")
-
-
-def test_empty_line_inside_a_hunk_is_an_error() -> None:
-    with pytest.raises(DiffParseError, match="single space"):
-        parse_patch("@@ -1,3 +1,3 @@\n a\n\n c")
-
-
-def test_line_after_no_newline_marker_is_an_error() -> None:
-    with pytest.raises(DiffParseError, match="No newline"):
-        parse_patch("@@ -1,2 +1,2 @@\n-a\n\\ No newline at end of file\n-b\n+a\n+b")
+@pytest.mark.parametrize(
+    ("patch", "problem"),
+    [
+        pytest.param("@@ -1 +1,2 @@\n-a\n-b\n+c", "removed line beyond", id="side-overflow"),
+        pytest.param("@@ -1,3 +1,3 @@\n a\n\n c", "single space", id="empty-line-in-hunk"),
+        pytest.param(
+            "@@ -1,2 +1,2 @@\n-a\n\\ No newline at end of file\n-b\n+a\n+b",
+            "No newline",
+            id="line-after-no-newline-marker",
+        ),
+    ],
+)
+def test_malformed_hunk_bodies_are_errors(patch: str, problem: str) -> None:
+    with pytest.raises(DiffParseError, match=problem):
+        parse_patch(patch)
 
 
 def test_malformed_header_and_garbage_are_errors() -> None:

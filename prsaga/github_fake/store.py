@@ -722,9 +722,7 @@ class Store:
         with self._lock:
             record = self._record(owner, repo, number)
             pull = copy.deepcopy(record.pull)
-            pull["comments"] = sum(
-                1 for c in self._issue_comments.values() if c["_pull"] == _pull_key(record)
-            )
+            pull["comments"] = len(_of_pull(self._issue_comments, record))
             pull["review_comments"] = len(self._visible_review_comments(record))
             return pull
 
@@ -819,11 +817,7 @@ class Store:
     def list_reviews(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
         with self._lock:
             record = self._record(owner, repo, number)
-            return [
-                self._public(review)
-                for review in self._reviews.values()
-                if review["_pull"] == _pull_key(record)
-            ]
+            return [self._public(review) for review in _of_pull(self._reviews, record)]
 
     def get_review(self, owner: str, repo: str, number: int, review_id: int) -> dict[str, Any]:
         with self._lock:
@@ -970,9 +964,8 @@ class Store:
         # their review.
         return [
             c
-            for c in self._review_comments.values()
-            if c["_pull"] == _pull_key(record)
-            and self._reviews[c["pull_request_review_id"]]["state"] != "PENDING"
+            for c in _of_pull(self._review_comments, record)
+            if self._reviews[c["pull_request_review_id"]]["state"] != "PENDING"
         ]
 
     def delete_review_comment(self, owner: str, repo: str, comment_id: int) -> None:
@@ -1088,11 +1081,7 @@ class Store:
     def list_issue_comments(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
         with self._lock:
             record = self._record(owner, repo, number)
-            return [
-                self._public(c)
-                for c in self._issue_comments.values()
-                if c["_pull"] == _pull_key(record)
-            ]
+            return [self._public(c) for c in _of_pull(self._issue_comments, record)]
 
     def create_issue_comment(
         self, owner: str, repo: str, number: int, payload: Mapping[str, Any]
@@ -1267,6 +1256,12 @@ def _pull_links(full_name: str, number: int, head_sha: str) -> dict[str, Any]:
 
 def _pull_key(record: PullRecord) -> str:
     return f"{record.full_name}#{record.number}"
+
+
+def _of_pull(objects: Mapping[int, dict[str, Any]], record: PullRecord) -> list[dict[str, Any]]:
+    """The stored objects (reviews, comments) that belong to one pull request, oldest first."""
+    key = _pull_key(record)
+    return [obj for obj in objects.values() if obj["_pull"] == key]
 
 
 def _split_key(key: str) -> dict[str, Any]:
