@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -49,6 +50,14 @@ class Settings(BaseSettings):
     github_min_request_interval: float = 0.25
     """Seconds between GitHub requests from one client (PyGithub's throttle, which keeps clear
     of GitHub's secondary rate limits). The local GitHub server needs none."""
+    github_app_id: int | None = None
+    """With a private key: authenticate as this GitHub App (installation tokens per repository)
+    instead of with ``github_token``."""
+    github_app_private_key: SecretStr | None = None
+    """The App's PEM private key itself (or see ``github_app_private_key_path``)."""
+    github_app_private_key_path: Path | None = None
+    github_app_installation_id: int | None = None
+    """Fixed installation to use; by default it is looked up per repository."""
     status_context: str = "prsaga/review"
     """The commit status context prsaga owns on each head SHA."""
 
@@ -62,7 +71,24 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("PRSAGA_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
     )
     anthropic_base_url: str | None = None
+    """Messages API base URL (a gateway, or the local fake server in tests and the demo)."""
     anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_max_tokens: int = Field(default=4096, ge=256)
+    anthropic_temperature: float = Field(default=0.0, ge=0.0, le=1.0)
+    anthropic_timeout_seconds: float = Field(default=120.0, gt=0)
+    llm_batch_tokens: int = Field(default=24_000, ge=1000)
+    """Token budget of the diff text in one Claude request: larger diffs are chunked."""
+    llm_max_parallel_batches: int = Field(default=4, ge=1)
+    """Claude requests one pull request runs at once (the worker and task queue bound the rest)."""
+    llm_budget_tokens: int = Field(default=400_000, ge=0)
+    """Default per-PR budget of input+output tokens across every specialist (0: no Claude)."""
+    llm_budget_usd: float = Field(default=2.0, ge=0)
+    """Default per-PR cost budget, estimated from the model's list prices."""
+    llm_task_queue: str | None = None
+    """Optional separate task queue for Claude activities, so that its own workers and
+    ``llm_activities_per_second`` bound LLM traffic across every workflow."""
+    llm_activities_per_second: float | None = None
+    """Task-queue-wide rate limit of Claude activities (Temporal enforces it on the server)."""
 
     # Review
     max_inline_comments: int = Field(default=20, ge=0)
@@ -71,6 +97,28 @@ class Settings(BaseSettings):
     """Changed files per analyze activity: larger PRs fan out over several activities."""
     ruff_select: list[str] = ["E4", "E7", "E9", "F", "W", "B"]
     """Ruff rule codes the offline reviewer reports on changed lines."""
+    repo_config_path: str = ".github/prsaga.yml"
+    """The per-repository configuration file, read from the pull request's base branch."""
+    default_repo_config: Path | None = None
+    """Optional YAML file with the server's defaults (same schema as the per-repository file)."""
+
+    # Lifecycle and approval
+    debounce_seconds: float = Field(default=5.0, ge=0)
+    """Quiet period after a push before reviewing, so that quick successive pushes make one
+    review."""
+    review_drafts: bool = False
+    """Review draft pull requests too (otherwise they wait until ready for review)."""
+    approval_timeout_seconds: float = Field(default=24 * 3600, gt=0)
+    command_prefix: str = "/agent"
+    permission_cache_seconds: float = Field(default=60.0, ge=0)
+
+    # Observability
+    metrics_address: str | None = None
+    """``host:port`` where a worker (or the webhook server) serves Prometheus metrics."""
+    tracing: bool = False
+    """Export OpenTelemetry traces (OTLP, configured by the standard ``OTEL_*`` variables)."""
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
 
     # Local state (embedded mode): the dev server's SQLite file and the parsed-diff cache
     state_dir: Path = DEFAULT_STATE_DIR

@@ -101,10 +101,44 @@ class Finding(BaseModel):
     title: str = Field(max_length=200)
     message: str = Field(max_length=4000)
     """Never holds a secret's value: agents describe what they found, not the secret."""
+    category: str | None = Field(default=None, max_length=40)
+    """What kind of problem (``security``, ``correctness``, ``performance``, ``style``,
+    ``tests``, ``docs``, ``secrets``, ``hygiene``)."""
+    suggestion: str | None = Field(default=None, max_length=4000)
+    """Replacement text for ``line``..``end_line``, posted as a GitHub ``suggestion`` block."""
+    evidence: str | None = Field(default=None, max_length=500)
+    """A code fragment the finding quotes; the grounding verifier checks it is really there."""
     also_on_lines: list[int] = Field(default=[], max_length=MAX_ALSO_ON_LINES)
     """Further lines where the same rule fired in the same file (folded into one comment)."""
     also_on_more: int = Field(default=0, ge=0)
     """How many more such lines there are beyond ``also_on_lines`` (which is capped)."""
+
+
+class TokenUsage(BaseModel):
+    """Tokens one or more Messages API calls used, as the API reports them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_creation_input_tokens=self.cache_creation_input_tokens
+            + other.cache_creation_input_tokens,
+            cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
+        )
+
+    @property
+    def total(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_creation_input_tokens
+            + self.cache_read_input_tokens
+        )
 
 
 class DiffRef(BaseModel):
