@@ -1,5 +1,5 @@
-# One image for every prsaga process: it runs the worker by default, and the webhook server with
-# `python -m starter.webhook`. All configuration comes from PRSAGA_* environment variables.
+# One image for every prsaga process: `prsaga worker` by default, `prsaga webhook` for the webhook
+# server. All configuration comes from PRSAGA_* environment variables (prsaga/config.py).
 
 # --- build: the project's wheel, so that the runtime image holds no source tree or build backend.
 FROM python:3.11-slim AS build
@@ -22,8 +22,8 @@ RUN groupadd --system --gid 10001 prsaga \
     && mkdir -p "$PRSAGA_STATE_DIR" \
     && chown prsaga:prsaga "$PRSAGA_STATE_DIR"
 
-# The dependencies, read from pyproject.toml alone, get their own layer: a code change reuses it
-# and reinstalls only the small prsaga wheel below.
+# The runtime dependencies (never the test extras), read from pyproject.toml alone, get their own
+# layer: a code change reuses it and reinstalls only the small prsaga wheel below.
 COPY pyproject.toml /tmp/pyproject.toml
 RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("/tmp/pyproject.toml", "rb"))["project"]["dependencies"]))' > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt \
@@ -40,6 +40,9 @@ RUN pip install --no-cache-dir /tmp/wheels/*.whl \
 VOLUME ["/var/lib/prsaga"]
 WORKDIR /home/prsaga
 USER 10001:10001
-EXPOSE 8000
+# The webhook server (PRSAGA_WEBHOOK_PORT) and Prometheus metrics (PRSAGA_METRICS_ADDRESS).
+EXPOSE 8000 9464
 
-CMD ["python", "-m", "worker"]
+# No HEALTHCHECK here: the worker and the webhook server answer on different endpoints, so each
+# compose service declares its own (docker-compose.yml).
+CMD ["prsaga", "worker"]

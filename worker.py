@@ -11,16 +11,23 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.analyze import AnalyzeAgents
 from activities.comment import CommentAgent
+from activities.conversation import ConversationAgent
 from activities.parse import ParseAgent
+from activities.plan import PlanAgent
 from prsaga.config import Settings, get_settings
+from prsaga.logs import configure_logging
+from prsaga.telemetry import SERVICE_NAME_WORKER, configure_tracing
 from starter.temporal import connect
 from workflows.pull_request import PullRequestWorkflow
 
@@ -29,21 +36,48 @@ MAX_CONCURRENT_ACTIVITIES = 16
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
-    """A worker for every prsaga workflow and activity, bound to ``settings``."""
-    parse, analyze, comment = ParseAgent(settings), AnalyzeAgents(settings), CommentAgent(settings)
+    """A worker for every prsaga workflow and activity, bound to ``settings`` (Claude activities
+    too, unless ``llm_task_queue`` sends them to their own workers: see ``build_llm_worker``)."""
+    parse, plan = ParseAgent(settings), PlanAgent(settings)
+    analyze, comment = AnalyzeAgents(settings), CommentAgent(settings)
+    conversation = ConversationAgent(settings)
+    activities: list[Callable[..., Any]] = [
+        parse.parse_pull_request,
+        plan.plan_review,
+        analyze.offline_review,
+        comment.set_commit_status,
+        comment.publish_review,
+        comment.withdraw_review,
+        conversation.reply,
+        conversation.get_permission,
+    ]
+    if settings.llm_task_queue is None:
+        activities.append(analyze.claude_review)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[PullRequestWorkflow],
-        activities=[
-            parse.parse_pull_request,
-            analyze.offline_review,
-            comment.set_commit_status,
-            comment.publish_review,
-            comment.withdraw_review,
-        ],
+        activities=activities,
         activity_executor=executor,
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+        graceful_shutdown_timeout=timedelta(seconds=20),
+    )
+
+
+def build_llm_worker(
+    client: Client, settings: Settings, executor: ThreadPoolExecutor
+) -> Worker | None:
+    """A worker for Claude activities on ``llm_task_queue``, whose rate limit the Temporal server
+    enforces across every worker of that queue; ``None`` when they share the main queue."""
+    if settings.llm_task_queue is None:
+        return None
+    return Worker(
+        client,
+        task_queue=settings.llm_task_queue,
+        activities=[AnalyzeAgents(settings).claude_review],
+        activity_executor=executor,
+        max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+        max_task_queue_activities_per_second=settings.llm_activities_per_second,
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
 
@@ -56,9 +90,18 @@ async def run_worker(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
-        async with build_worker(client, settings, executor):
+        llm_worker = build_llm_worker(client, settings, executor)
+        # A worker whose own queue is the LLM queue is an LLM-only worker (compose's llm-worker).
+        llm_only = settings.llm_task_queue == settings.task_queue
+        main_worker = nullcontext() if llm_only else build_worker(client, settings, executor)
+        async with main_worker, llm_worker or nullcontext():
             logging.getLogger("prsaga.worker").info(
-                "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
+                "worker polling task queue %r on %s%s",
+                settings.task_queue,
+                settings.temporal_address,
+                f"; metrics on http://{settings.metrics_address}/metrics"
+                if settings.metrics_address
+                else "",
             )
             await stop.wait()
 
@@ -76,8 +119,14 @@ async def connect_with_retry(settings: Settings, attempts: int = 60) -> Client:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run_worker(get_settings()))
+    settings = get_settings()
+    configure_logging(settings)
+    tracer_provider = configure_tracing(settings, SERVICE_NAME_WORKER)
+    try:
+        asyncio.run(run_worker(settings))
+    finally:
+        if tracer_provider is not None:
+            tracer_provider.shutdown()  # flush the last spans before the hard exit below
     # Work around temporalio/sdk-python#300 (an abort in interpreter shutdown).
     sys.stdout.flush()
     os._exit(0)

@@ -1,7 +1,8 @@
-"""The analyze agents. Today: the offline reviewer (ruff, detect-secrets, hygiene checks).
+"""The analyze agents: the offline reviewer (real linters and scanners) and Claude specialists.
 
-Each activity call reviews one batch of a pull request's files, so a large pull request fans out
-over several activities and a retry repeats one batch, not the whole pull request.
+Each activity call reviews one batch (or chunk) of the plan, so a large pull request fans out over
+several activities and a retry repeats one batch, not the whole pull request. Every finding passes
+the grounding verifier before it leaves the activity.
 """
 
 from __future__ import annotations
@@ -12,19 +13,32 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
+import anthropic
 from github import Github, UnknownObjectException
 from github.Repository import Repository
 from temporalio import activity
 
+from prsaga.chunking import select
+from prsaga.claude import (
+    SPECIALISTS,
+    ClaudeOptions,
+    PullRequestContext,
+    classify_anthropic_error,
+    make_client,
+    review_chunk,
+)
 from prsaga.config import Settings
-from prsaga.contracts import AgentReport, AnalyzeInput
+from prsaga.contracts import AgentReport, AnalyzeInput, SpecialistInput
 from prsaga.diff import DiffFile
+from prsaga.diffstore import ParsedPullRequest
 from prsaga.github_client import github_errors, make_github
-from prsaga.models import DiffRef
+from prsaga.grounding import verify
+from prsaga.models import DiffRef, Finding
 from prsaga.offline import ChangedFile, SkippedFile, review_files
 from prsaga.review import keep_worst
+from prsaga.telemetry import record_llm_usage
 
-from .parse import load_parsed
+from .plan import load_plan
 
 OFFLINE_AGENT = "offline"
 HEARTBEAT_EVERY_SECONDS = 10.0
@@ -43,7 +57,8 @@ def fetch_changed_files(
         activity.heartbeat(diff_file.path)
         added = diff_file.added_lines()
         content: str | None = None
-        if added and not diff_file.is_binary:
+        # A symlink's "content" would be its target file: nothing of it was added here.
+        if added and not diff_file.is_binary and not diff_file.is_symlink:
             content, reason = _file_text(repo, diff_file.path, ref.head_sha)
             if reason:
                 skipped.append(SkippedFile(path=diff_file.path, reason=reason))
@@ -80,6 +95,14 @@ def _heartbeating(work: Callable[[], T]) -> T:
                 activity.heartbeat("running the tools")
 
 
+def _grounded(
+    report_findings: list[Finding], parsed: ParsedPullRequest
+) -> tuple[list[Finding], dict[str, int]]:
+    """The grounding verifier over an agent's findings: what may be posted, and what was not."""
+    grounding = verify(report_findings, parsed.files_by_path())
+    return [*grounding.kept, *grounding.moved_to_summary], dict(grounding.dropped)
+
+
 class AnalyzeAgents:
     """Activities of the analyze agents, bound to the worker's settings."""
 
@@ -89,16 +112,18 @@ class AnalyzeAgents:
     @activity.defn(name="offline_review")
     def offline_review(self, input: AnalyzeInput) -> AgentReport:
         started = time.monotonic()
-        parsed = load_parsed(self._settings, input.diff)
-        start = input.batch * input.batch_size
-        batch = parsed.analyzable_files()[start : start + input.batch_size]
-        changed, skipped = fetch_changed_files(make_github(self._settings), input.diff, batch)
+        plan, parsed = load_plan(self._settings, input.plan)
+        by_path = parsed.files_by_path()
+        batch = [by_path[path] for path in plan.offline_batches[input.batch]]
+        gh = make_github(self._settings, installation_id=input.plan.installation_id)
+        changed, skipped = fetch_changed_files(gh, input.plan.diff, batch)
         review = _heartbeating(
             lambda: review_files(
                 changed, ruff_select=self._settings.ruff_select, agent=OFFLINE_AGENT
             )
         )
-        findings, omitted = keep_worst(review.findings)
+        grounded, dropped = _grounded(review.findings, parsed)
+        findings, omitted = keep_worst(grounded)
         return AgentReport(
             agent=OFFLINE_AGENT,
             batch=input.batch,
@@ -109,4 +134,62 @@ class AnalyzeAgents:
             tools=review.tools,
             skipped=skipped + review.skipped,
             duration_ms=int((time.monotonic() - started) * 1000),
+            dropped=dropped,
+        )
+
+    @activity.defn(name="claude_review")
+    def claude_review(self, input: SpecialistInput) -> AgentReport:
+        """One Claude specialist over one chunk. API failures are classified (rate limits and
+        overload retry after the delay the API asks for); an unusable answer is recorded as the
+        agent's failed decision, and the review goes on without it."""
+        started = time.monotonic()
+        plan, parsed = load_plan(self._settings, input.plan)
+        chunk = plan.chunks[input.specialist][input.chunk]
+        files = select(parsed.files, chunk)
+        specialist = SPECIALISTS[input.specialist]
+        agent = f"claude-{specialist.name}"
+        context = PullRequestContext(
+            repository=parsed.ref.pr.full_name,
+            number=parsed.ref.pr.number,
+            title=parsed.title,
+            body=parsed.body,
+            author=parsed.author,
+            base_ref=parsed.base_sha,
+            head_sha=parsed.ref.head_sha,
+        )
+        options = ClaudeOptions.from_settings(self._settings)
+        client = make_client(self._settings)
+        try:
+            result = _heartbeating(
+                lambda: review_chunk(
+                    client,
+                    options,
+                    specialist,
+                    context,
+                    files,
+                    agent=agent,
+                    budget_tokens=chunk.tokens if chunk.truncated else None,
+                )
+            )
+        except anthropic.APIError as err:
+            raise classify_anthropic_error(err) from err
+        record_llm_usage(activity.metric_meter(), agent, result.usage, result.cost_usd)
+        grounded, dropped = _grounded(result.findings, parsed)
+        findings, omitted = keep_worst(grounded)
+        for reason, count in result.dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+        return AgentReport(
+            agent=agent,
+            batch=input.chunk,
+            files=len(files),
+            paths=[f.path for f in files],
+            findings=findings,
+            omitted_findings=omitted,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            model=options.model,
+            input_tokens_estimate=chunk.tokens,
+            usage=result.usage,
+            cost_usd=result.cost_usd,
+            dropped=dropped,
+            error=result.error,
         )

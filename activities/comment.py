@@ -6,6 +6,7 @@ activity that finds its marker returns that review instead of posting a second o
 
 from __future__ import annotations
 
+import re
 from typing import cast
 
 from github import GithubException
@@ -22,12 +23,19 @@ from prsaga.contracts import (
     WithdrawReviewInput,
 )
 from prsaga.github_client import github_errors, make_github
-from prsaga.models import PullRequestRef
-from prsaga.review import plan_review, render_summary, review_marker, truncate_body
+from prsaga.models import Finding, PullRequestRef
+from prsaga.review import (
+    finding_marker,
+    plan_review,
+    render_summary,
+    review_marker,
+    truncate_body,
+)
 
 from .parse import load_parsed
 
 WITHDRAWN_MARKER = "<!-- prsaga:withdrawn -->"
+FINDING_MARKER = re.compile(r"<!-- prsaga:finding .*? -->")
 
 
 def find_review(pull: PullRequest, review_key: str) -> PullRequestReview | None:
@@ -36,14 +44,29 @@ def find_review(pull: PullRequest, review_key: str) -> PullRequestReview | None:
     return next((r for r in pull.get_reviews() if marker in (r.body or "")), None)
 
 
+def _not_yet_commented(pull: PullRequest, findings: list[Finding]) -> tuple[list[Finding], int]:
+    """The findings no earlier prsaga comment already makes on a line still in the diff (GitHub
+    keeps a comment whose line changed as outdated, with no line: such findings are new again),
+    and how many were left out."""
+    current = {
+        marker
+        for comment in pull.get_review_comments()
+        if comment.line is not None
+        for marker in FINDING_MARKER.findall(comment.body or "")
+    }
+    fresh = [f for f in findings if f.line is None or finding_marker(f) not in current]
+    return fresh, len(findings) - len(fresh)
+
+
 class CommentAgent:
     """Activities of the comment agent, bound to the worker's settings."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def _pull(self, pr: PullRequestRef) -> PullRequest:
-        return make_github(self._settings).get_repo(pr.full_name).get_pull(pr.number)
+    def _pull(self, pr: PullRequestRef, installation_id: int | None) -> PullRequest:
+        gh = make_github(self._settings, installation_id=installation_id)
+        return gh.get_repo(pr.full_name).get_pull(pr.number)
 
     def _workflow_url(self) -> str | None:
         workflow_id = activity.info().workflow_id
@@ -53,7 +76,8 @@ class CommentAgent:
     def set_commit_status(self, input: CommitStatusInput) -> None:
         pr = input.pr
         with github_errors(f"setting the {input.state} status of {pr}"):
-            repo = make_github(self._settings).get_repo(pr.full_name)
+            gh = make_github(self._settings, installation_id=input.installation_id)
+            repo = gh.get_repo(pr.full_name)
             repo.get_commit(input.head_sha).create_status(
                 state=input.state,
                 description=input.description,
@@ -64,9 +88,10 @@ class CommentAgent:
     @activity.defn(name="publish_review")
     def publish_review(self, input: PublishReviewInput) -> PublishedReview:
         pr = input.diff.pr
-        parsed = load_parsed(self._settings, input.diff)
+        parsed = load_parsed(self._settings, input.diff, input.installation_id)
         with github_errors(f"posting the review on {pr}"):
-            repo = make_github(self._settings).get_repo(pr.full_name)
+            gh = make_github(self._settings, installation_id=input.installation_id)
+            repo = gh.get_repo(pr.full_name)
             pull = repo.get_pull(pr.number)
             existing = find_review(pull, input.review_key)
             if existing is not None:
@@ -82,10 +107,17 @@ class CommentAgent:
                     reused=True,
                 )
             files = parsed.files_by_path()
-            max_inline = self._settings.max_inline_comments
+            findings, repeated = _not_yet_commented(pull, input.findings)
+            notes = list(input.notes)
+            if repeated:
+                notes.append(
+                    f"{repeated} finding{'s are' if repeated != 1 else ' is'} already commented "
+                    "on unchanged lines by an earlier review, and not repeated."
+                )
+            max_inline = input.max_inline_comments
             commit = repo.get_commit(input.diff.head_sha)
             while True:
-                plan = plan_review(input.findings, files, max_inline=max_inline)
+                plan = plan_review(findings, files, max_inline=max_inline)
                 body = render_summary(
                     review_key=input.review_key,
                     head_sha=input.diff.head_sha,
@@ -93,12 +125,13 @@ class CommentAgent:
                     agents=input.agents,
                     workflow_url=self._workflow_url(),
                     omitted=input.omitted_findings,
+                    notes=notes,
                 )
                 try:
                     review = pull.create_review(
                         commit=commit,
                         body=body,
-                        event="COMMENT",
+                        event=input.event,
                         comments=[
                             cast(ReviewComment, comment.as_github()) for _, comment in plan.inline
                         ],
@@ -124,12 +157,15 @@ class CommentAgent:
         """Compensation: a review posted by a saga that failed afterwards is marked withdrawn and
         its inline comments deleted (GitHub cannot delete a submitted review). Idempotent."""
         with github_errors(f"withdrawing the review on {input.pr}"):
-            pull = self._pull(input.pr)
+            pull = self._pull(input.pr, input.installation_id)
             review = find_review(pull, input.review_key)
             if review is None or WITHDRAWN_MARKER in (review.body or ""):
                 return
             for comment in pull.get_single_review_comments(review.id):
                 comment.delete()
+            if review.state in ("CHANGES_REQUESTED", "APPROVED"):
+                # A blocking (or approving) verdict must not outlive its withdrawn review.
+                review.dismiss(f"prsaga withdrew this review: {input.reason}"[:1000])
             review.edit(
                 body=truncate_body(
                     f"~~prsaga review withdrawn~~: {input.reason}\n\n"

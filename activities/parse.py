@@ -13,6 +13,9 @@ from prsaga.diffstore import DiffStore, ParsedPullRequest
 from prsaga.github_client import github_errors, make_github
 from prsaga.models import DiffRef, PullRequestRef
 
+MAX_BODY_CHARS = 4000
+"""The pull request's description kept for the reviewers' context (bounded, and untrusted)."""
+
 
 def fetch_pull_request(gh: Github, pr: PullRequestRef) -> ParsedPullRequest:
     """Fetch and parse a pull request at its current head.
@@ -43,8 +46,10 @@ def fetch_pull_request(gh: Github, pr: PullRequestRef) -> ParsedPullRequest:
         ) from err
     return ParsedPullRequest(
         ref=DiffRef(pr=pr, head_sha=current),
+        labels=[label.name for label in pull.labels],
         base_sha=pull.base.sha,
         title=pull.title,
+        body=(pull.body or "")[:MAX_BODY_CHARS],
         html_url=pull.html_url,
         author=pull.user.login,
         state=pull.state,
@@ -53,7 +58,9 @@ def fetch_pull_request(gh: Github, pr: PullRequestRef) -> ParsedPullRequest:
     )
 
 
-def load_parsed(settings: Settings, ref: DiffRef) -> ParsedPullRequest:
+def load_parsed(
+    settings: Settings, ref: DiffRef, installation_id: int | None = None
+) -> ParsedPullRequest:
     """The parsed diff a reference points to: from the store, or rebuilt from GitHub.
 
     Rebuilding works while the pull request's head is still ``ref.head_sha``; once it has moved
@@ -63,7 +70,7 @@ def load_parsed(settings: Settings, ref: DiffRef) -> ParsedPullRequest:
     store = DiffStore(settings.blob_dir)
     parsed = store.load(ref)
     if parsed is None:
-        parsed = fetch_pull_request(make_github(settings), ref.pr)
+        parsed = fetch_pull_request(make_github(settings, installation_id=installation_id), ref.pr)
         if parsed.ref != ref:
             raise ApplicationError(
                 f"{ref.pr} moved on: its head is {parsed.ref.head_sha[:12]}, "
@@ -83,7 +90,8 @@ class ParseAgent:
 
     @activity.defn(name="parse_pull_request")
     def parse_pull_request(self, input: ParseInput) -> ParsedSummary:
-        parsed = fetch_pull_request(make_github(self._settings), input.pr)
+        gh = make_github(self._settings, installation_id=input.installation_id)
+        parsed = fetch_pull_request(gh, input.pr)
         DiffStore(self._settings.blob_dir).save(parsed)
         activity.logger.info(
             "parsed %s at %s: %d files", input.pr, parsed.ref.head_sha[:12], len(parsed.files)
@@ -99,6 +107,5 @@ class ParseAgent:
             files=len(parsed.files),
             additions=sum(f.additions for f in parsed.files),
             deletions=sum(f.deletions for f in parsed.files),
-            analyzable_files=len(parsed.analyzable_files()),
-            batch_size=self._settings.analyze_batch_files,
+            labels=parsed.labels,
         )

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     """host:port of the Temporal frontend (the embedded dev server by default)."""
     temporal_namespace: str = "default"
+    temporal_api_key: SecretStr | None = None
+    """API key for Temporal Cloud (or any server that takes one); turns TLS on."""
+    temporal_tls: bool = False
+    """Connect with TLS (system roots) even without an API key."""
     task_queue: str = "prsaga"
     temporal_ui_url: str = "http://127.0.0.1:8233"
     """Base URL of the Temporal Web UI, used to print links to a PR's workflow."""
@@ -72,9 +76,8 @@ class Settings(BaseSettings):
     )
     anthropic_base_url: str | None = None
     """Messages API base URL (a gateway, or the local fake server in tests and the demo)."""
-    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_model: str = "claude-sonnet-4-6"
     anthropic_max_tokens: int = Field(default=4096, ge=256)
-    anthropic_temperature: float = Field(default=0.0, ge=0.0, le=1.0)
     anthropic_timeout_seconds: float = Field(default=120.0, gt=0)
     llm_batch_tokens: int = Field(default=24_000, ge=1000)
     """Token budget of the diff text in one Claude request: larger diffs are chunked."""

@@ -6,11 +6,21 @@ stays in the diff store and travels as a ``DiffRef``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from prsaga.models import DiffRef, Finding, PullRequestEvent, PullRequestRef, ReviewStep
+from prsaga.models import (
+    ApprovalChannel,
+    DiffRef,
+    Finding,
+    PullRequestEvent,
+    PullRequestRef,
+    ReviewStep,
+    Severity,
+    TokenUsage,
+)
 from prsaga.offline import SkippedFile, ToolRun
 from prsaga.review import AgentSummary
 
@@ -21,6 +31,7 @@ class ParseInput(BaseModel):
     """Fetch a pull request and its files at its current head, parse the diff and store it."""
 
     pr: PullRequestRef
+    installation_id: int | None = None
 
 
 class ParsedSummary(BaseModel):
@@ -36,18 +47,79 @@ class ParsedSummary(BaseModel):
     files: int
     additions: int
     deletions: int
-    analyzable_files: int
-    """Files still present at the head (not removed): what the analyze agents look at."""
-    batch_size: int
-    """Files per analyze activity, fixed here so that every worker cuts the same batches."""
+    labels: list[str] = []
+
+
+class PlanInput(BaseModel):
+    """Decide what to review at a head: the repository's configuration (read at the base
+    commit), the files to look at (all, or those changed since ``since_sha``), and which agents
+    run over which batches. Everything it depends on is pinned here, so any worker can rebuild
+    the same plan from it; it doubles as the reference analyze activities load the plan by."""
+
+    diff: DiffRef
+    base_sha: str = SHA
+    since_sha: str | None = None
+    """The last reviewed head: review only what changed since (unless a force-push lost it)."""
+    labels: list[str] = Field(default=[], max_length=100)
+    installation_id: int | None = None
+
+
+ApprovalTimeoutDefault = Literal["comment", "proceed"]
+
+
+class ReviewPolicy(BaseModel):
+    """What the repository's configuration asks of the review (with the server's defaults)."""
+
+    request_changes_at: Severity | None = Severity.HIGH
+    """Findings this severe (or worse) make the review request changes; ``None``: never."""
+    approve_when_clean: bool = False
+    """Approve the pull request when nothing reaches ``request_changes_at``."""
+    require_approval: bool = False
+    """A human must approve consequential actions (requesting changes, approving)."""
+    approval_timeout_seconds: float = 24 * 3600
+    on_approval_timeout: ApprovalTimeoutDefault = "comment"
+    """Without a decision in time: post as a plain comment, or go ahead as proposed."""
+    review_drafts: bool = False
+    max_inline_comments: int = 20
+
+
+class ReviewPlan(BaseModel):
+    """The plan's summary (the plan itself stays in the store, referenced by ``input``)."""
+
+    input: PlanInput
+    files: int
+    """Files the agents look at (changed since ``since_sha`` when incremental)."""
+    incremental: bool
+    """Whether only files changed since ``input.since_sha`` are reviewed."""
+    offline_batches: int
+    specialists: dict[str, int] = {}
+    """Claude specialist -> number of chunks it reviews."""
+    notes: list[str] = []
+    """What was skipped and why (generated files, budget, force-push...), for the summary."""
+    routing: list[str] = []
+    """Why each agent runs or does not (the routing decision, for the history)."""
+    config_error: str | None = None
+    """Why the repository's configuration file was ignored, if it was."""
+    policy: ReviewPolicy
+    llm_parallelism: int = Field(default=4, ge=1)
+    """Claude chunks of this pull request reviewed at once."""
+    llm_task_queue: str | None = None
+    """Where Claude activities run (``None``: the workflow's own task queue)."""
 
 
 class AnalyzeInput(BaseModel):
-    """One analyze agent over one batch of a pull request's files."""
+    """The offline reviewer over one batch of the plan's files."""
 
-    diff: DiffRef
+    plan: PlanInput
     batch: int = Field(ge=0)
-    batch_size: int = Field(ge=1)
+
+
+class SpecialistInput(BaseModel):
+    """One Claude specialist over one chunk of the plan's diff."""
+
+    plan: PlanInput
+    specialist: str
+    chunk: int = Field(ge=0)
 
 
 class AgentReport(BaseModel):
@@ -61,21 +133,32 @@ class AgentReport(BaseModel):
     findings: list[Finding]
     """The batch's worst findings, at most ``prsaga.review.MAX_FINDINGS``."""
     omitted_findings: int = 0
-    tools: list[ToolRun]
-    skipped: list[SkippedFile]
+    tools: list[ToolRun] = []
+    skipped: list[SkippedFile] = []
     duration_ms: int
+    model: str | None = None
+    input_tokens_estimate: int = 0
+    usage: TokenUsage | None = None
+    cost_usd: float = 0.0
+    dropped: dict[str, int] = {}
+    """Findings the agent produced that were not kept, by reason (e.g. the grounding verifier's
+    "line not in diff", or "outside the specialist's focus")."""
+    error: str | None = None
+    """Why the agent gave no usable answer (the review goes on without it)."""
 
     def summary(self) -> AgentSummary:
+        errors = [f"{t.tool}: {t.error}" for t in self.tools if t.error]
         return AgentSummary(
             agent=self.agent,
             files=self.files,
             findings=len(self.findings),
             skipped=len(self.skipped),
-            errors=[f"{t.tool}: {t.error}" for t in self.tools if t.error],
+            errors=[*errors, self.error] if self.error else errors,
         )
 
 
 StatusState = Literal["pending", "success", "failure", "error"]
+ReviewEvent = Literal["COMMENT", "REQUEST_CHANGES", "APPROVE"]
 
 
 class CommitStatusInput(BaseModel):
@@ -85,6 +168,7 @@ class CommitStatusInput(BaseModel):
     head_sha: str = SHA
     state: StatusState
     description: str = Field(max_length=140)
+    installation_id: int | None = None
 
 
 class PublishReviewInput(BaseModel):
@@ -96,6 +180,11 @@ class PublishReviewInput(BaseModel):
     omitted_findings: int = 0
     """Lower-ranked findings left out of ``findings`` to keep the history bounded."""
     agents: list[AgentSummary]
+    event: ReviewEvent = "COMMENT"
+    max_inline_comments: int = 20
+    notes: list[str] = []
+    """Lines for the summary: what was skipped, the human decision, the config error."""
+    installation_id: int | None = None
 
 
 class PublishedReview(BaseModel):
@@ -115,6 +204,46 @@ class WithdrawReviewInput(BaseModel):
     pr: PullRequestRef
     review_key: str
     reason: str = Field(max_length=1000)
+    installation_id: int | None = None
+
+
+class ReplyInput(BaseModel):
+    """Post a comment in the pull request's conversation, at most once per ``key``."""
+
+    pr: PullRequestRef
+    key: str = Field(min_length=1, max_length=200)
+    body: str = Field(max_length=60_000)
+    installation_id: int | None = None
+
+
+class PermissionInput(BaseModel):
+    """Ask GitHub what ``login`` may do on the pull request's repository."""
+
+    pr: PullRequestRef
+    login: str
+    installation_id: int | None = None
+
+
+class PendingApproval(BaseModel):
+    """A consequential action the review proposes, waiting for a human."""
+
+    head_sha: str
+    proposal: ReviewEvent
+    findings: int
+    requested_at: datetime
+    deadline: datetime
+
+
+class DecisionRecord(BaseModel):
+    """Who decided what, through which channel, and when (kept in the state and the history)."""
+
+    head_sha: str
+    proposal: ReviewEvent
+    approved: bool
+    decided_by: str
+    channel: ApprovalChannel
+    reason: str = ""
+    at: datetime
 
 
 class PullRequestState(BaseModel):
@@ -136,6 +265,29 @@ class PullRequestState(BaseModel):
     last_error: str | None = None
     reviews_started: int = 0
     closed: bool = False
+    author: str | None = None
+    html_url: str | None = None
+    installation_id: int | None = None
+    labels: list[str] = []
+    last_reviewed_sha: str | None = None
+    """The newest head reviewed to the end: the base of the next incremental review."""
+    failed_event: PullRequestEvent | None = None
+    """The event whose review failed last, for ``/agent retry``."""
+    approval: PendingApproval | None = None
+    decisions: list[DecisionRecord] = []
+    """The latest human decisions, newest last (bounded)."""
+    recent_commands: list[str] = []
+    """Command delivery ids already handled."""
+
+
+class WorkflowOptions(BaseModel):
+    """Server settings the workflow needs (the starter passes them; workflows read no files)."""
+
+    debounce_seconds: float = Field(default=5.0, ge=0)
+    review_drafts: bool = False
+    approval_timeout_seconds: float | None = None
+    """Overrides the repository's setting (tests use short timeouts)."""
+    command_prefix: str = "/agent"
 
 
 class PullRequestWorkflowInput(BaseModel):
@@ -143,6 +295,7 @@ class PullRequestWorkflowInput(BaseModel):
 
     pr: PullRequestRef
     state: PullRequestState | None = None
+    options: WorkflowOptions = WorkflowOptions()
 
 
 class WaitForReviewInput(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,10 +25,12 @@ class ParsedPullRequest(BaseModel):
     ref: DiffRef
     base_sha: str
     title: str
+    body: str = ""
     html_url: str
     author: str
     state: str
     draft: bool
+    labels: list[str] = []
     files: list[DiffFile]
 
     def files_by_path(self) -> dict[str, DiffFile]:
@@ -38,31 +41,58 @@ class ParsedPullRequest(BaseModel):
         return sorted((f for f in self.files if f.status != "removed"), key=lambda f: f.path)
 
 
-class DiffStore:
-    """Parsed diffs on disk, keyed by their ``DiffRef``."""
+M = TypeVar("M", bound=BaseModel)
+
+
+class BlobStore:
+    """Pydantic models on disk under string keys: the claim-check store of activities.
+
+    Writes are atomic (a temporary file renamed into place), so a worker killed halfway leaves
+    no torn file behind; an unreadable blob reads as missing and is rebuilt by its owner.
+    """
 
     def __init__(self, root: Path) -> None:
         self._root = root
 
-    def path_for(self, ref: DiffRef) -> Path:
-        pr = ref.pr
-        return self._root / pr.owner / pr.repo / str(pr.number) / f"{ref.head_sha}.json"
+    def path_for(self, key: str) -> Path:
+        return self._root / f"{key}.json"
 
-    def load(self, ref: DiffRef) -> ParsedPullRequest | None:
-        """The stored diff, or ``None`` when absent or unreadable (then it is rebuilt)."""
+    def load(self, key: str, model: type[M]) -> M | None:
         try:
-            return ParsedPullRequest.model_validate_json(self.path_for(ref).read_bytes())
+            return model.model_validate_json(self.path_for(key).read_bytes())
         except (FileNotFoundError, ValidationError):
             return None
 
-    def save(self, parsed: ParsedPullRequest) -> None:
-        target = self.path_for(parsed.ref)
+    def save(self, key: str, value: BaseModel) -> None:
+        target = self.path_for(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(parsed.model_dump_json().encode())
+                out.write(value.model_dump_json().encode())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+class DiffStore:
+    """Parsed diffs on disk, keyed by their ``DiffRef``."""
+
+    def __init__(self, root: Path) -> None:
+        self._blobs = BlobStore(root)
+
+    @staticmethod
+    def key_for(ref: DiffRef) -> str:
+        pr = ref.pr
+        return f"{pr.owner}/{pr.repo}/{pr.number}/{ref.head_sha}"
+
+    def path_for(self, ref: DiffRef) -> Path:
+        return self._blobs.path_for(self.key_for(ref))
+
+    def load(self, ref: DiffRef) -> ParsedPullRequest | None:
+        """The stored diff, or ``None`` when absent or unreadable (then it is rebuilt)."""
+        return self._blobs.load(self.key_for(ref), ParsedPullRequest)
+
+    def save(self, parsed: ParsedPullRequest) -> None:
+        self._blobs.save(self.key_for(parsed.ref), parsed)

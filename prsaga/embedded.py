@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from prsaga.config import Settings
+from prsaga.search_attributes import dev_server_args
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_SECONDS = 10.0
@@ -174,6 +175,8 @@ class Endpoints:
 def child_env(settings: Settings, endpoints: Endpoints) -> dict[str, str]:
     """The environment of every child: the supervisor's settings, passed on explicitly."""
     env = dict(os.environ)
+    # Only the worker serves metrics here: two children cannot bind the same address.
+    env.pop("PRSAGA_METRICS_ADDRESS", None)
     env.update(
         {
             "PRSAGA_TEMPORAL_ADDRESS": settings.temporal_address,
@@ -240,10 +243,14 @@ def start_stack(stack: Stack, settings: Settings, endpoints: Endpoints) -> None:
             settings.temporal_namespace,
             "--log-level",
             "warn",
+            *dev_server_args(),
         ],
         env,
     )
-    stack.start("worker", [sys.executable, "-m", "worker"], env)
+    worker_env = dict(env)
+    if settings.metrics_address:
+        worker_env["PRSAGA_METRICS_ADDRESS"] = settings.metrics_address
+    stack.start("worker", [sys.executable, "-m", "worker"], worker_env)
     stack.start("webhook", [sys.executable, "-m", "starter.webhook"], env)
     if endpoints.github_url is not None:
         stack.wait_until(

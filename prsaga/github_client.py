@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import requests
-from github import Auth, Github, GithubException
+from github import Github, GithubException
 from temporalio.exceptions import ApplicationError
 
 from prsaga.config import Settings
+from prsaga.github_auth import github_auth
 
 USER_AGENT = "prsaga/0.1 (+https://github.com/prsaga/prsaga)"
 MAX_RATE_LIMIT_WAIT = timedelta(minutes=15)
@@ -32,18 +33,24 @@ NON_RETRYABLE_ERROR_TYPES = (
 )
 
 
-def make_github(settings: Settings) -> Github:
-    """A PyGithub client for the configured API, with retries left to Temporal."""
-    if settings.github_token is None:
-        raise ApplicationError(
-            "no GitHub credentials: set PRSAGA_GITHUB_TOKEN (or GITHUB_TOKEN)",
-            type="GitHubNotConfigured",
-            non_retryable=True,
-        )
+def make_github(
+    settings: Settings,
+    installation_id: int | None = None,
+    *,
+    repo_full_name: str | None = None,
+) -> Github:
+    """A PyGithub client for the configured API, with retries left to Temporal.
+
+    It authenticates with the token, or as the GitHub App's installation (``installation_id``
+    from the webhook, else the configured one, else the one of ``repo_full_name``); see
+    :func:`prsaga.github_auth.github_auth`.
+    """
+    with github_errors("authenticating to GitHub"):
+        auth = github_auth(settings, installation_id, repo_full_name=repo_full_name)
     interval = settings.github_min_request_interval or None
     return Github(
         base_url=settings.github_api_url.rstrip("/"),
-        auth=Auth.Token(settings.github_token.get_secret_value()),
+        auth=auth,
         timeout=int(max(1, settings.github_timeout_seconds)),
         retry=None,
         user_agent=USER_AGENT,

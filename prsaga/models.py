@@ -8,6 +8,7 @@ history, so they carry references and bounded summaries, never a pull request's 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -50,6 +51,12 @@ class PullRequestRef(BaseModel):
         return cls(owner=match["owner"], repo=match["repo"], number=int(match["number"]))
 
 
+EventAction = Literal[
+    "opened", "reopened", "synchronize", "ready_for_review", "closed", "labeled", "review"
+]
+Source = Literal["webhook", "cli", "temporal"]
+
+
 class PullRequestEvent(BaseModel):
     """Something that happened to a pull request: the signal that wakes (or starts) its workflow.
 
@@ -58,12 +65,51 @@ class PullRequestEvent(BaseModel):
 
     delivery_id: str = Field(min_length=1, max_length=200)
     """``X-GitHub-Delivery`` (or a generated id for manual requests): the deduplication key."""
-    action: Literal["opened", "reopened", "synchronize", "ready_for_review", "closed", "review"]
+    action: EventAction
     """The ``pull_request`` action, or ``review`` for a manual request."""
     head_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
     """The head commit the event is about; ``None`` means "whatever the head is now"."""
     sender: str = Field(min_length=1, max_length=100)
-    source: Literal["webhook", "cli", "temporal"] = "webhook"
+    source: Source = "webhook"
+    label: str | None = Field(default=None, max_length=100)
+    """The label added (``labeled`` events): labels can route extra specialists."""
+    full: bool = False
+    """Review every file, not only those changed since the last reviewed head."""
+    installation_id: int | None = None
+    """The GitHub App installation the delivery came from (App authentication)."""
+    received_at: datetime | None = None
+    """When prsaga received it (the start of the end-to-end review latency)."""
+
+
+CommandName = Literal["review", "approve", "reject", "retry", "cancel", "status", "help", "unknown"]
+
+
+class CommandEvent(BaseModel):
+    """A ``/agent ...`` command typed in the pull request's conversation (or sent directly)."""
+
+    delivery_id: str = Field(min_length=1, max_length=200)
+    command: CommandName
+    argument: str = Field(default="", max_length=500)
+    """The rest of the line: a rejection reason, or the unknown command's text."""
+    sender: str = Field(min_length=1, max_length=100)
+    comment_id: int | None = None
+    """The comment holding the command, which the reply refers to."""
+    source: Source = "webhook"
+    installation_id: int | None = None
+
+
+ApprovalChannel = Literal["comment", "cli", "temporal-cli", "sdk", "timeout"]
+
+
+class ApprovalDecision(BaseModel):
+    """A human decision on the action a review proposes (the ``decide`` update's input)."""
+
+    approve: bool
+    decided_by: str = Field(min_length=1, max_length=100)
+    channel: ApprovalChannel = "sdk"
+    reason: str = Field(default="", max_length=1000)
+    head_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
+    """When given, the decision only applies to the proposal for this head."""
 
 
 MAX_ALSO_ON_LINES = 50
@@ -155,12 +201,15 @@ class DiffRef(BaseModel):
 
 
 class ReviewStep(StrEnum):
-    """Where a pull request's workflow is."""
+    """Where a pull request's workflow is (``prsaga.lifecycle`` holds the allowed moves)."""
 
     IDLE = "idle"
     PARSING = "parsing"
     ANALYZING = "analyzing"
+    AWAITING_APPROVAL = "awaiting_approval"
     COMMENTING = "commenting"
     COMPLETED = "completed"
     FAILED = "failed"
+    SUPERSEDED = "superseded"
+    CANCELLED = "cancelled"
     CLOSED = "closed"

@@ -1,24 +1,41 @@
 """The offline reviewer: real linters and scanners on a pull request's changed files, no LLM.
 
 An activity fetches the changed files at the head commit and calls :func:`review_files`, which
-runs three tools and reports only what they find on lines the pull request added, so a review
+runs four tools and reports only what they find on lines the pull request added, so a review
 never nags about code the author did not touch:
 
 * **ruff** on Python files: the binary shipped by the ``ruff`` wheel, run with ``--isolated`` so
   that configuration files in the pull request (which anyone can write) are never read.
+* **bandit** on Python files, for security problems, run as ``python -I -m bandit`` with the
+  files (never a directory) as targets, so that its configuration comes only from us: ``--ini``
+  names an ini file of ours (so bandit never looks for a ``.bandit`` file among the pull
+  request's files), no ``-c`` (so no ``pyproject.toml`` or YAML configuration is read), and an
+  empty ``--exclude`` (bandit's default exclusions match substrings, so ".git" would silently
+  skip every file under ``.github/``). ``assert`` (B101) is not reported in test files, where
+  asserts are how tests check, and the two tests that flag every use of ``subprocess`` are not
+  run (:data:`BANDIT_SKIPS`).
 * **detect-secrets** on every text file, with its default plugins and default filters. The
   filters (sequential strings, UUIDs, templated values, lock files, ...) only drop false
   positives of the keyword and entropy detectors; they do not hide keys that a regex plugin
   recognises (private keys, cloud and SaaS tokens). ``--no-verify`` is always passed, because
-  verifying a candidate secret means sending it to a third-party API. An inline
-  ``pragma: allowlist secret`` is honoured, like ruff's ``noqa``: it is visible in the diff.
-* **hygiene**: committed editor swap, backup and OS junk files (by name) and unresolved
-  merge-conflict markers.
+  verifying a candidate secret means sending it to a third-party API.
+* **hygiene**, cheap checks for any language: committed editor swap, backup and OS junk files
+  (by name), unresolved merge-conflict markers, TODO/FIXME/XXX markers, trailing whitespace
+  (where ruff does not already check it; never in Markdown, where two trailing spaces are a line
+  break, or in patches), a missing newline at the end of the file, and very large additions.
 
-Tools run as subprocesses on a private temporary directory, each with a timeout; a tool that
-crashes or times out is recorded in :class:`ToolRun` and the other tools still report.
-Repeated findings of one rule in one file are folded into a single finding, so reviews stay
-short.
+Inline suppressions that are visible in the diff are honoured, like ruff's ``noqa``: bandit's
+``nosec`` and detect-secrets' ``pragma: allowlist secret``.
+
+Every finding has a ``category`` (``style``, ``correctness``, ``security``, ``secrets``,
+``hygiene``). No finding repeats a secret: detect-secrets findings name the kind of secret only,
+bandit's hardcoded-password messages lose the quoted value, and findings quote a line
+(``evidence``, ``suggestion``) only in files that detect-secrets scanned and found clean.
+
+Tools run side by side as subprocesses on a private temporary directory, each with a timeout;
+a tool that crashes or times out is recorded in :class:`ToolRun` and the other tools still
+report. Repeated findings of one rule in one file are folded into a single finding, so reviews
+stay short.
 """
 
 from __future__ import annotations
@@ -32,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path, PurePosixPath
@@ -45,24 +63,57 @@ from prsaga.models import MAX_ALSO_ON_LINES, Finding, Severity
 logger = logging.getLogger(__name__)
 
 RUFF = "ruff"
+BANDIT = "bandit"
 DETECT_SECRETS = "detect-secrets"
 HYGIENE = "hygiene"
-HYGIENE_VERSION = "1"
+HYGIENE_VERSION = "2"
 """Version of the hygiene rule set: bump it when its rules change."""
 
 PYTHON_SUFFIXES = frozenset({".py", ".pyi"})
+BANDIT_SUFFIXES = frozenset({".py"})
+"""Stubs (``.pyi``) are never run, so bandit has nothing to say about them."""
+
+BANDIT_SKIPS = ("B404", "B603")
+"""Bandit tests not run: they fire on every use of ``subprocess``, safe or not. The dangerous
+forms (``shell=True``: B602, B604, B605; a partial executable path: B607) are still reported."""
+
+LARGE_ADDITION_LINES = 2000
+LARGE_ADDITION_BYTES = 256 * 1024
+"""A file to which a pull request adds this many lines or bytes gets a file-level finding:
+nobody reviews that much of one file line by line, and it is often generated or vendored."""
 
 _TITLE_MAX = 200
 _MESSAGE_MAX = 4000
+_EVIDENCE_MAX = 500
+_SUGGESTION_MAX = 4000
 
 # Ruff's rule codes are a linter prefix and digits ("F401", "E999"); syntax errors have no code
 # in current releases and are reported as "invalid-syntax".
 _RUFF_CODE = re.compile(r"^(?P<linter>[A-Z]+)(?P<number>[0-9]+)$")
 _RUFF_SYNTAX_ERROR = "invalid-syntax"
 _RUFF_UNUSED_RULES = frozenset({"F401", "F841", "F842"})
+_RUFF_TRAILING_WHITESPACE = "W291"
+_RUFF_BLANK_LINE_WHITESPACE = "W293"
+_RUFF_MISSING_FINAL_NEWLINE = "W292"
+_RUFF_HYGIENE_RULES = (
+    _RUFF_TRAILING_WHITESPACE,
+    _RUFF_BLANK_LINE_WHITESPACE,
+    _RUFF_MISSING_FINAL_NEWLINE,
+)
+
+# Bandit's hardcoded-password tests put the password itself in their message.
+_BANDIT_PASSWORD_TESTS = frozenset({"B105", "B106", "B107"})
+_BANDIT_ASSERT_USED = "B101"
+_BANDIT_SYNTAX_ERROR = "syntax error while parsing AST from file"
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+_TEST_FILE_NAME = re.compile(r"^(test_.*|.*_test|conftest)\.py$")
 
 _CONFLICT_MARKER = re.compile(r"^(?P<marker><{7}|>{7}|\|{7})(?: |$)")
 _CONFLICT_SEPARATOR = "======="
+_TODO_MARKER = re.compile(r"\b(?P<marker>TODO|FIXME|XXX)\b")
+_ALLOWLIST_PRAGMA = re.compile(r"pragma: ?(?:allow|white)list secret")
+# Two trailing spaces are a Markdown line break; context lines of a patch may be a lone space.
+_TRAILING_WHITESPACE_EXEMPT = frozenset({".md", ".markdown", ".diff", ".patch"})
 
 
 class ChangedFile(BaseModel):
@@ -171,29 +222,46 @@ def review_files(
             scannable.append(file)
 
     added_by_path = {file.path: file.added_lines for file in name_checked}
-    results: dict[str, _ToolResult] = {}
     with tempfile.TemporaryDirectory(prefix="prsaga-offline-", ignore_cleanup_errors=True) as tmp:
-        root = Path(tmp).resolve()
+        # The pull request's files go under scan/; our own tool configuration lives beside it,
+        # where no path from the pull request can reach.
+        scratch = Path(tmp).resolve()
+        root = scratch / "scan"
+        root.mkdir()
         prepared, write_failures = _write_files(root, scannable)
         skipped.extend(write_failures)
-        python_files = [p for p in prepared if PurePosixPath(p.file.path).suffix in PYTHON_SUFFIXES]
-        if python_files and ruff_select:
-            results[RUFF] = _run_ruff(root, python_files, ruff_select, agent, timeout_seconds)
-        if prepared:
-            results[DETECT_SECRETS] = _run_detect_secrets(root, prepared, agent, timeout_seconds)
+        python_files = [p for p in prepared if _suffix(p.file.path) in PYTHON_SUFFIXES]
+        bandit_files = [p for p in python_files if _suffix(p.file.path) in BANDIT_SUFFIXES]
+        # Each tool is its own process: run them side by side (the slowest sets the pace).
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="offline-tool") as pool:
+            jobs: dict[str, Future[_ToolResult]] = {}
+            if python_files and ruff_select:
+                jobs[RUFF] = pool.submit(
+                    _run_ruff, root, python_files, ruff_select, agent, timeout_seconds
+                )
+            if bandit_files:
+                jobs[BANDIT] = pool.submit(
+                    _run_bandit, root, scratch, bandit_files, agent, timeout_seconds
+                )
+            if prepared:
+                jobs[DETECT_SECRETS] = pool.submit(
+                    _run_detect_secrets, root, prepared, agent, timeout_seconds
+                )
+            results = {tool: job.result() for tool, job in jobs.items()}
     results[HYGIENE] = _ToolResult(
         findings=[
             *(f for file in name_checked if (f := _junk_file_finding(file, agent)) is not None),
-            *(f for file in scannable for f in _conflict_marker_findings(file, agent)),
+            *(f for file in scannable for f in _content_findings(file, ruff_select, agent)),
         ],
         files=len(name_checked),
     )
+    quotable = _quotable_paths(prepared, results)
 
     findings: list[Finding] = []
     tools: list[ToolRun] = []
     for tool, result in results.items():
         reported = _fold(_on_added_lines(result.findings, added_by_path, tool))
-        findings.extend(reported)
+        findings.extend(f if f.path in quotable else _without_quotes(f) for f in reported)
         tools.append(
             ToolRun(
                 tool=tool,
@@ -206,6 +274,34 @@ def review_files(
     findings.sort(key=_sort_key)
     skipped.sort(key=lambda s: s.path)
     return OfflineReview(findings=findings, tools=tools, skipped=skipped)
+
+
+def _quotable_paths(prepared: Sequence[_Prepared], results: dict[str, _ToolResult]) -> set[str]:
+    """Files whose lines findings may quote: detect-secrets scanned them and found nothing.
+
+    A file with a secret anywhere quotes nothing (detect-secrets reports a private key on its
+    first line only), nor does a file with an allowlisted secret or a hardcoded password bandit
+    found; when detect-secrets failed, no file does.
+    """
+    secrets = results.get(DETECT_SECRETS)
+    if secrets is None or secrets.error is not None:
+        return set()
+    bandit = results.get(BANDIT)
+    passwords = bandit.findings if bandit is not None else []
+    unsafe = {f.path for f in secrets.findings} | {
+        f.path for f in passwords if f.rule in _BANDIT_PASSWORD_TESTS
+    }
+    return {
+        p.file.path
+        for p in prepared
+        if p.file.path not in unsafe and not _ALLOWLIST_PRAGMA.search(p.content)
+    }
+
+
+def _without_quotes(finding: Finding) -> Finding:
+    if finding.evidence is None and finding.suggestion is None:
+        return finding
+    return finding.model_copy(update={"evidence": None, "suggestion": None})
 
 
 # --- paths and files ---------------------------------------------------------------------------
@@ -378,6 +474,11 @@ def _ruff_finding(diagnostic: dict[str, Any], source: _Prepared, agent: str) -> 
         details.append(f"Suggested fix: {fix['message']}.")
     if diagnostic.get("url"):
         details.append(f"See {diagnostic['url']}")
+    suggestion = evidence = None
+    # Ruff marks the fix unsafe when the whitespace is inside a string, where it is content.
+    whitespace_rules = (_RUFF_TRAILING_WHITESPACE, _RUFF_BLANK_LINE_WHITESPACE)
+    if rule in whitespace_rules and fix.get("applicability") == "safe":
+        suggestion, evidence = _whitespace_fix(_line_text(source.content, line))
     return Finding(
         agent=agent,
         tool=RUFF,
@@ -388,6 +489,9 @@ def _ruff_finding(diagnostic: dict[str, Any], source: _Prepared, agent: str) -> 
         severity=ruff_severity(rule),
         title=_truncate(text.splitlines()[0], _TITLE_MAX),
         message=_truncate("\n".join(details), _MESSAGE_MAX),
+        category=ruff_category(rule),
+        suggestion=suggestion,
+        evidence=evidence,
     )
 
 
@@ -406,6 +510,154 @@ def ruff_severity(rule: str) -> Severity:
     if linter in ("F", "B"):
         return Severity.MEDIUM
     return Severity.LOW
+
+
+def ruff_category(rule: str) -> str:
+    """What kind of problem a ruff rule reports.
+
+    Syntax errors, runtime errors (E9), pyflakes (F) and bugbear (B) rules point at code that
+    misbehaves: ``correctness``; pyflakes' unused-name rules are clutter, not bugs: ``style``,
+    like every other linter's rules (pycodestyle, imports, naming, ...). The flake8-bandit port
+    (S), when selected, is ``security``.
+    """
+    if rule == _RUFF_SYNTAX_ERROR:
+        return "correctness"
+    match = _RUFF_CODE.match(rule)
+    if match is None or rule in _RUFF_UNUSED_RULES:
+        return "style"
+    linter, number = match["linter"], match["number"]
+    if linter in ("F", "B") or (linter == "E" and number.startswith("9")):
+        return "correctness"
+    if linter == "S":
+        return "security"
+    return "style"
+
+
+def _ruff_selects(select: Sequence[str], rule: str) -> bool:
+    """Whether ``--select`` with these codes or prefixes checks ``rule``."""
+    return any(code == "ALL" or rule.startswith(code) for code in select)
+
+
+# --- bandit -------------------------------------------------------------------------------------
+
+
+def _run_bandit(
+    root: Path, config_dir: Path, files: Sequence[_Prepared], agent: str, timeout: float
+) -> _ToolResult:
+    # An ini file of ours stops bandit from looking for a ".bandit" file under its targets; an
+    # empty section means "no options from the ini file".
+    ini = config_dir / "bandit.ini"
+    ini.write_text("[bandit]\n", encoding="utf-8")
+    argv = [
+        # -I keeps the scan directory off sys.path (see detect-secrets below).
+        sys.executable,
+        "-I",
+        "-m",
+        "bandit",
+        "--quiet",
+        "--format=json",
+        "--exit-zero",
+        f"--ini={ini}",
+        "--exclude=",
+        f"--skip={','.join(BANDIT_SKIPS)}",
+        "--",
+        # "./" so that a file named "-" is not read as standard input.
+        *(f"./{p.relative_path}" for p in files),
+    ]
+    try:
+        report = _parse_json(_run(argv, root, timeout))
+        issues = report.get("results") if isinstance(report, dict) else None
+        errors = report.get("errors") if isinstance(report, dict) else None
+        if not isinstance(issues, list) or not isinstance(errors, list):
+            raise _ToolFailure("unexpected output (no results)")
+    except _ToolFailure as failure:
+        return _ToolResult(findings=[], files=len(files), error=str(failure))
+
+    by_disk_path = {(root / p.relative_path).resolve(): p for p in files}
+    findings: list[Finding] = []
+    for issue in issues:
+        source = by_disk_path.get((root / str(issue.get("filename", ""))).resolve())
+        if source is None or not isinstance(issue.get("line_number"), int):
+            continue
+        if issue.get("test_id") == _BANDIT_ASSERT_USED and _is_test_path(source.file.path):
+            continue
+        findings.append(_bandit_finding(issue, source, agent))
+    # Files that do not parse are left to ruff, which reports syntax errors on their lines.
+    unscanned = sum(
+        1 for e in errors if not isinstance(e, dict) or e.get("reason") != _BANDIT_SYNTAX_ERROR
+    )
+    error = f"could not scan {unscanned} of {len(files)} files" if unscanned else None
+    return _ToolResult(findings=findings, files=len(files), error=error)
+
+
+def _bandit_finding(issue: dict[str, Any], source: _Prepared, agent: str) -> Finding:
+    """A finding from one issue of bandit's JSON output (its ``code`` excerpt is never read)."""
+    rule = str(issue.get("test_id") or BANDIT)
+    name = str(issue.get("test_name") or rule)
+    text = _bandit_text(rule, str(issue.get("issue_text") or name))
+    severity = str(issue.get("issue_severity") or "UNDEFINED").upper()
+    confidence = str(issue.get("issue_confidence") or "UNDEFINED").upper()
+    last_line = _line_count(source.content)
+    line = max(min(issue["line_number"], last_line), 1)
+    line_range = [n for n in issue.get("line_range") or [] if isinstance(n, int)]
+    end_line = max(min(max(line_range, default=line), last_line), line)
+
+    details = [
+        text if text.endswith(".") else f"{text}.",
+        f"Rule: {rule} ({name}); bandit rates it {severity.lower()} severity, "
+        f"{confidence.lower()} confidence.",
+    ]
+    cwe = issue.get("issue_cwe") or {}
+    if cwe.get("id"):
+        details.append(f"CWE-{cwe['id']}: {cwe.get('link') or ''}".rstrip(": "))
+    if issue.get("more_info"):
+        details.append(f"See {issue['more_info']}")
+    return Finding(
+        agent=agent,
+        tool=BANDIT,
+        rule=rule,
+        path=source.file.path,
+        line=line,
+        end_line=end_line if end_line > line else None,
+        severity=bandit_severity(severity, confidence),
+        title=_truncate(text.splitlines()[0], _TITLE_MAX),
+        message=_truncate("\n".join(details), _MESSAGE_MAX),
+        category="security",
+    )
+
+
+def _bandit_text(rule: str, text: str) -> str:
+    """Bandit's message without any value it quotes: for hardcoded passwords, the password."""
+    if rule in _BANDIT_PASSWORD_TESTS:
+        # "Possible hardcoded password: '<the password>'": the value may itself hold quotes or
+        # newlines, so everything after the colon goes.
+        text = text.partition(":")[0]
+    return _QUOTED.sub("'***'", text).strip()
+
+
+def bandit_severity(severity: str, confidence: str) -> Severity:
+    """How much a bandit issue matters, from its severity and its confidence.
+
+    Bandit's severity is kept when it is sure or fairly sure of the issue; a low-confidence
+    issue goes one step down (high to medium, medium to low). Low and undefined severities are
+    low.
+    """
+    sure = confidence.upper() in ("HIGH", "MEDIUM")
+    match severity.upper():
+        case "HIGH":
+            return Severity.HIGH if sure else Severity.MEDIUM
+        case "MEDIUM":
+            return Severity.MEDIUM if sure else Severity.LOW
+        case _:
+            return Severity.LOW
+
+
+def _is_test_path(path: str) -> bool:
+    """Whether a file is test code, by the conventions pytest and unittest projects follow."""
+    posix = PurePosixPath(path)
+    return bool(_TEST_FILE_NAME.match(posix.name)) or any(
+        part in ("test", "tests", "testing") for part in posix.parts[:-1]
+    )
 
 
 # --- detect-secrets -----------------------------------------------------------------------------
@@ -466,6 +718,7 @@ def _secret_finding(secret_type: str, source: _Prepared, line: int, agent: str) 
         severity=Severity.CRITICAL,
         title=_truncate(f"Possible secret committed: {secret_type}", _TITLE_MAX),
         message=_truncate(message, _MESSAGE_MAX),
+        category="secrets",
     )
 
 
@@ -499,22 +752,43 @@ def _junk_file_finding(file: ChangedFile, agent: str) -> Finding | None:
     kind = _junk_kind(PurePosixPath(file.path).name)
     if kind is None:
         return None
-    return Finding(
-        agent=agent,
-        tool=HYGIENE,
-        rule=kind.rule,
-        path=file.path,
-        severity=Severity.MEDIUM,
-        title=kind.title,
-        message=_truncate(
-            f"`{file.path}` looks like {kind.what}, not part of the project. Remove it from the "
-            "pull request (`git rm --cached`) and add its pattern to `.gitignore`.",
-            _MESSAGE_MAX,
-        ),
+    return _hygiene_finding(
+        file.path,
+        None,
+        kind.rule,
+        Severity.MEDIUM,
+        kind.title,
+        f"`{file.path}` looks like {kind.what}, not part of the project. Remove it from the "
+        "pull request (`git rm --cached`) and add its pattern to `.gitignore`.",
+        agent,
     )
 
 
-def _conflict_marker_findings(file: ChangedFile, agent: str) -> list[Finding]:
+def _content_findings(file: ChangedFile, ruff_select: Sequence[str], agent: str) -> list[Finding]:
+    """The hygiene checks that read a file's added lines."""
+    lines = [line.removesuffix("\r") for line in (file.content or "").split("\n")]
+    added = [(n, lines[n - 1]) for n in sorted(file.added_lines) if n <= len(lines)]
+    suffix = _suffix(file.path)
+    # Ruff reports these itself on the Python files it checks (with the same suggestion).
+    ruff_checks = {
+        rule
+        for rule in _RUFF_HYGIENE_RULES
+        if suffix in PYTHON_SUFFIXES and _ruff_selects(ruff_select, rule)
+    }
+    findings = _conflict_marker_findings(file.path, added, agent)
+    findings.extend(_todo_findings(file.path, added, agent))
+    if suffix not in _TRAILING_WHITESPACE_EXEMPT:
+        findings.extend(_trailing_whitespace_findings(file.path, added, ruff_checks, agent))
+    line_count = _line_count(file.content or "")
+    if _RUFF_MISSING_FINAL_NEWLINE not in ruff_checks:
+        findings.extend(_missing_final_newline_findings(file, line_count, agent))
+    findings.extend(_large_addition_findings(file, added, line_count, agent))
+    return findings
+
+
+def _conflict_marker_findings(
+    path: str, added: Sequence[tuple[int, str]], agent: str
+) -> list[Finding]:
     """Merge-conflict markers on added lines.
 
     A bare ``=======`` is also a reStructuredText or Markdown underline, so it only counts when
@@ -522,10 +796,7 @@ def _conflict_marker_findings(file: ChangedFile, agent: str) -> list[Finding]:
     """
     markers: list[tuple[int, str]] = []
     separators: list[int] = []
-    for number, line in enumerate((file.content or "").split("\n"), start=1):
-        if number not in file.added_lines:
-            continue
-        line = line.removesuffix("\r")
+    for number, line in added:
         if match := _CONFLICT_MARKER.match(line):
             markers.append((number, match["marker"]))
         elif line == _CONFLICT_SEPARATOR:
@@ -534,21 +805,166 @@ def _conflict_marker_findings(file: ChangedFile, agent: str) -> list[Finding]:
         return []
     found = sorted([*markers, *((number, _CONFLICT_SEPARATOR) for number in separators)])
     return [
-        Finding(
-            agent=agent,
-            tool=HYGIENE,
-            rule="merge-conflict-marker",
-            path=file.path,
-            line=number,
-            severity=Severity.HIGH,
-            title="Unresolved merge conflict",
-            message=(
-                f"Line {number} starts with the merge-conflict marker `{marker}`: a conflict was "
-                "committed unresolved. Resolve it and delete the marker lines."
-            ),
+        _hygiene_finding(
+            path,
+            number,
+            "merge-conflict-marker",
+            Severity.HIGH,
+            "Unresolved merge conflict",
+            f"Line {number} starts with the merge-conflict marker `{marker}`: a conflict was "
+            "committed unresolved. Resolve it and delete the marker lines.",
+            agent,
+            evidence=marker,
         )
         for number, marker in found
     ]
+
+
+def _todo_findings(path: str, added: Sequence[tuple[int, str]], agent: str) -> list[Finding]:
+    """TODO, FIXME and XXX markers on added lines: work the pull request leaves for later.
+
+    Only the marker is quoted: the rest of the line is the author's text, and could hold
+    anything.
+    """
+    findings: list[Finding] = []
+    for number, line in added:
+        if match := _TODO_MARKER.search(line):
+            marker = match["marker"]
+            findings.append(
+                _hygiene_finding(
+                    path,
+                    number,
+                    "todo-comment",
+                    Severity.INFO,
+                    f"{marker} added",
+                    f"Line {number} adds a `{marker}`: work left for later. Finish it in this "
+                    "pull request, or track it in an issue and name the issue here.",
+                    agent,
+                    evidence=marker,
+                )
+            )
+    return findings
+
+
+def _trailing_whitespace_findings(
+    path: str, added: Sequence[tuple[int, str]], ruff_checks: set[str], agent: str
+) -> list[Finding]:
+    findings: list[Finding] = []
+    for number, line in added:
+        if line == line.rstrip(" \t"):
+            continue
+        blank = not line.strip(" \t")
+        if (_RUFF_BLANK_LINE_WHITESPACE if blank else _RUFF_TRAILING_WHITESPACE) in ruff_checks:
+            continue
+        suggestion, evidence = _whitespace_fix(line)
+        what = "is blank but holds spaces or tabs" if blank else "ends with spaces or tabs"
+        findings.append(
+            _hygiene_finding(
+                path,
+                number,
+                "trailing-whitespace",
+                Severity.LOW,
+                "Trailing whitespace",
+                f"Line {number} {what}. Remove them (most editors can do it on save).",
+                agent,
+                suggestion=suggestion,
+                evidence=evidence,
+            )
+        )
+    return findings
+
+
+def _missing_final_newline_findings(
+    file: ChangedFile, line_count: int, agent: str
+) -> list[Finding]:
+    """A file that does not end with a newline, when the pull request added its last line."""
+    content = file.content or ""
+    if not content or content.endswith("\n") or line_count not in file.added_lines:
+        return []
+    return [
+        _hygiene_finding(
+            file.path,
+            line_count,
+            "missing-final-newline",
+            Severity.LOW,
+            "No newline at end of file",
+            "The file does not end with a newline. POSIX tools expect one, and without it the "
+            "next line added to the file shows this line as changed too. Add a newline at the "
+            "end.",
+            agent,
+        )
+    ]
+
+
+def _large_addition_findings(
+    file: ChangedFile, added: Sequence[tuple[int, str]], line_count: int, agent: str
+) -> list[Finding]:
+    """A file-level finding when the pull request adds a very large amount to one file.
+
+    Only what the pull request added is measured, so editing a large file is not a problem.
+    """
+    added_bytes = sum(len(line.encode("utf-8")) + 1 for _, line in added)
+    if len(added) < LARGE_ADDITION_LINES and added_bytes < LARGE_ADDITION_BYTES:
+        return []
+    new_file = len(added) == line_count
+    size = f"{len(added):,} lines, {added_bytes / 1024:,.0f} KiB"
+    return [
+        _hygiene_finding(
+            file.path,
+            None,
+            "large-file",
+            Severity.LOW,
+            "Very large file added" if new_file else "Very large addition to a file",
+            f"This pull request adds {size} to `{file.path}`, too much to review line by "
+            "line. If the file is generated or vendored, mark it so (for example "
+            "`linguist-generated` in `.gitattributes`) and exclude it from review with an "
+            "ignore glob in the repository's prsaga configuration; otherwise consider "
+            "splitting the change.",
+            agent,
+        )
+    ]
+
+
+def _hygiene_finding(
+    path: str,
+    line: int | None,
+    rule: str,
+    severity: Severity,
+    title: str,
+    message: str,
+    agent: str,
+    *,
+    suggestion: str | None = None,
+    evidence: str | None = None,
+) -> Finding:
+    return Finding(
+        agent=agent,
+        tool=HYGIENE,
+        rule=rule,
+        path=path,
+        line=line,
+        severity=severity,
+        title=title,
+        message=_truncate(message, _MESSAGE_MAX),
+        category="hygiene",
+        suggestion=suggestion,
+        evidence=evidence,
+    )
+
+
+def _whitespace_fix(line: str) -> tuple[str | None, str | None]:
+    """(suggestion, evidence) for a line with trailing whitespace: the line without it, and the
+    text it ends with (none for a blank line). No suggestion for a line too long to post."""
+    fixed = line.rstrip(" \t")
+    suggestion = fixed if len(fixed) <= _SUGGESTION_MAX else None
+    evidence = fixed.strip()[-_EVIDENCE_MAX:] or None
+    return suggestion, evidence
+
+
+def _line_text(content: str, number: int) -> str:
+    """Line ``number`` (1-based) of ``content``, without its line ending."""
+    lines = content.split("\n")
+    return lines[number - 1].removesuffix("\r") if number <= len(lines) else ""
 
 
 # --- selection, folding, ordering ---------------------------------------------------------------
@@ -605,6 +1021,10 @@ def _fold(findings: Iterable[Finding]) -> list[Finding]:
             )
         folded.append(first)
     return folded
+
+
+def _suffix(path: str) -> str:
+    return PurePosixPath(path).suffix
 
 
 def _sort_key(finding: Finding) -> tuple[str, int, str, str]:

@@ -7,13 +7,17 @@ here does I/O or imports Temporal.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel
 
 from prsaga.diff import DiffFile
 from prsaga.models import Finding, Severity
+from prsaga.redact import redact
 
 MAX_COMMENT_CHARS = 65_536
 """GitHub rejects review and comment bodies longer than this (422)."""
@@ -22,6 +26,10 @@ MAX_STATUS_DESCRIPTION = 140
 MAX_FINDINGS = 300
 """Findings one agent batch, and one review, carry through the workflow history (worst first);
 more than that could not be read in a review anyway, and would bloat the history."""
+
+_MESSAGE_LIMIT = 4000
+"""``Finding.message``'s maximum length."""
+_BACKTICKS = re.compile(r"`+")
 
 _SEVERITY_ICON = {
     Severity.CRITICAL: "🛑",
@@ -38,28 +46,166 @@ def review_marker(review_key: str) -> str:
 
 
 def merge_findings(reports: Iterable[Sequence[Finding]]) -> list[Finding]:
-    """Merge agents' findings in a stable order: worst first, then by file and line.
+    """Merge agents' findings: duplicates folded into one, then worst first, by file and line.
 
-    Two findings of the same tool and rule on the same line are one finding (batches and agents
-    can overlap); the first reported wins, so the result does not depend on arrival order as long
-    as ``reports`` is given in a fixed order.
+    Two findings are duplicates when they are on the same file, their lines overlap (folded
+    ``also_on_lines`` included; two file-level findings overlap) and they mean the same thing
+    (see :func:`same_problem`). Of duplicates the most severe is kept, then one with a suggestion,
+    then the first reported; its message says which other agents reported it too. The result
+    depends only on the findings and the order of ``reports``, so workflow code may call it.
     """
-    seen: set[tuple[str, int | None, str, str]] = set()
-    merged: list[Finding] = []
-    for findings in reports:
-        for finding in findings:
-            key = (finding.path, finding.line, finding.tool, finding.rule)
-            if key not in seen:
-                seen.add(key)
-                merged.append(finding)
-    return sorted(
-        merged,
-        key=lambda f: (-f.severity.rank, f.path, f.line or 0, f.tool, f.rule),
+    return rank(deduplicate(finding for findings in reports for finding in findings))
+
+
+def rank(findings: Iterable[Finding]) -> list[Finding]:
+    """Worst first, then by file, line, tool and rule (a total, stable order)."""
+    return sorted(findings, key=lambda f: (-f.severity.rank, f.path, f.line or 0, f.tool, f.rule))
+
+
+def deduplicate(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per problem (see :func:`merge_findings`), in first-reported order."""
+    groups: list[list[_Facts]] = []
+    # (path, line) -> the groups with a finding on that line (line None: file-level findings),
+    # so that a finding is only compared with findings it overlaps.
+    by_line: dict[tuple[str, int | None], list[int]] = {}
+    for finding in findings:
+        facts = _Facts.of(finding)
+        keys: list[tuple[str, int | None]] = [(finding.path, n) for n in facts.lines]
+        keys = keys or [(finding.path, None)]
+        candidates = sorted({index for key in keys for index in by_line.get(key, [])})
+        for index in candidates:
+            if any(_same(member, facts) for member in groups[index]):
+                groups[index].append(facts)
+                break
+        else:
+            index = len(groups)
+            groups.append([facts])
+        for key in keys:
+            if index not in by_line.setdefault(key, []):
+                by_line[key].append(index)
+    return [_keep_one([facts.finding for facts in group]) for group in groups]
+
+
+def same_problem(a: Finding, b: Finding) -> bool:
+    """Whether two findings report the same problem at the same place.
+
+    Same file and overlapping lines, and: the same tool and rule on the same line; or, unless
+    they are different rules of one agent's tool, compatible categories and titles with a word
+    similarity of at least :data:`TITLE_SIMILARITY` (``F401 `os` imported but unused`` from ruff
+    and ``Unused import `os``` from a model). A model's rule is only its specialist and category,
+    so one rule alone does not make two of its findings on different lines the same.
+    """
+    return _same(_Facts.of(a), _Facts.of(b))
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """A finding with what comparing it needs, computed once."""
+
+    finding: Finding
+    lines: frozenset[int]
+    stems: frozenset[str]
+
+    @classmethod
+    def of(cls, finding: Finding) -> _Facts:
+        return cls(finding, frozenset(_lines(finding)), frozenset(_stems(finding.title)))
+
+
+def _same(a: _Facts, b: _Facts) -> bool:
+    x, y = a.finding, b.finding
+    if x.path != y.path:
+        return False
+    if x.line is None or y.line is None:
+        if not (x.line is None and y.line is None):
+            return False  # a file-level finding and a line finding
+    elif a.lines.isdisjoint(b.lines):
+        return False
+    if (x.tool, x.rule) == (y.tool, y.rule) and x.line == y.line:
+        return True
+    if (x.agent, x.tool) == (y.agent, y.tool) and x.rule != y.rule:
+        return False  # one tool's different rules are different problems by definition
+    return (
+        _compatible_categories(x.category, y.category)
+        and _jaccard(a.stems, b.stems) >= TITLE_SIMILARITY
     )
 
 
+TITLE_SIMILARITY = 0.5
+"""Jaccard similarity of normalised title words from which two findings mean the same."""
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP_WORDS = frozenset(
+    "a an the is are be been of in on at to for from by with and or but this that it its "
+    "possible potential potentially likely may might could should here".split()
+)
+_SUFFIXES = ("ing", "ed", "es", "s")
+# Agents name the same kind of problem differently ("secrets" from a scanner, "security" from a
+# model; "tests" and "docs" from a model, "tests_docs" from the specialist).
+_CATEGORY_FAMILY = {"secrets": "security", "tests": "tests_docs", "docs": "tests_docs"}
+
+
+def title_similarity(a: str, b: str) -> float:
+    """Jaccard similarity of the titles' word stems, ignoring case, punctuation and filler."""
+    return _jaccard(_stems(a), _stems(b))
+
+
+def _jaccard(a: AbstractSet[str], b: AbstractSet[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def _stems(title: str) -> set[str]:
+    stems = set()
+    for word in _WORD.findall(title.lower()):
+        if word in _STOP_WORDS:
+            continue
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+                word = word[: -len(suffix)]
+                break
+        stems.add(word)
+    return stems
+
+
+def _compatible_categories(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return True  # the offline tools do not always say
+    return _CATEGORY_FAMILY.get(a, a) == _CATEGORY_FAMILY.get(b, b)
+
+
+def _lines(finding: Finding) -> set[int]:
+    if finding.line is None:
+        return set()
+    end = finding.end_line if finding.end_line and finding.end_line > finding.line else finding.line
+    return {*range(finding.line, end + 1), *finding.also_on_lines}
+
+
+def _keep_one(group: list[Finding]) -> Finding:
+    """The finding that speaks for its duplicates, naming the other agents that reported it."""
+    best = max(
+        enumerate(group),
+        key=lambda item: (item[1].severity.rank, item[1].suggestion is not None, -item[0]),
+    )[1]
+    others = list(
+        dict.fromkeys(
+            f"{f.agent} (`{f.tool}` {f.rule})"
+            for f in group
+            if (f.agent, f.tool, f.rule) != (best.agent, best.tool, best.rule)
+        )
+    )
+    if not others:
+        return best
+    note = f"\n\nAlso reported by {', '.join(others)}."
+    limit = _MESSAGE_LIMIT - len(note)
+    if limit < 100:
+        return best  # no room to say so without cutting the explanation to nothing
+    message = best.message if len(best.message) <= limit else best.message[: limit - 1] + "…"
+    return best.model_copy(update={"message": message + note})
+
+
 def keep_worst(findings: Sequence[Finding], limit: int = MAX_FINDINGS) -> tuple[list[Finding], int]:
-    """The ``limit`` worst findings (ranked like ``merge_findings``) and how many were left out."""
+    """The ``limit`` worst findings (merged like ``merge_findings``) and how many were left out."""
     ranked = merge_findings([findings])
     return ranked[:limit], max(0, len(ranked) - limit)
 
@@ -112,25 +258,33 @@ def plan_review(
         if finding.line is None or finding.line not in commentable or len(inline) >= max_inline:
             summary_only.append(finding)
             continue
-        start_line = None
+        start_line, anchor = None, finding.line
         end = finding.end_line
-        if (
-            end
+        ranged = (
+            end is not None
             and end > finding.line
             and all(n in commentable for n in range(finding.line, end + 1))
-        ):
+        )
+        if ranged and end is not None:
             start_line, anchor = finding.line, end
-        else:
-            anchor = finding.line
+        # A suggestion replaces exactly the commented lines: not if its range had to shrink.
+        keeps_range = ranged or end is None or end == finding.line
         comment = InlineComment(
-            path=finding.path, line=anchor, start_line=start_line, body=render_comment(finding)
+            path=finding.path,
+            line=anchor,
+            start_line=start_line,
+            body=render_comment(finding, suggestion=keeps_range),
         )
         inline.append((finding, comment))
     return ReviewPlan(inline=inline, summary_only=summary_only)
 
 
-def render_comment(finding: Finding) -> str:
-    """The markdown body of one inline comment."""
+def render_comment(finding: Finding, *, suggestion: bool = True) -> str:
+    """The markdown body of one inline comment, secrets masked.
+
+    A finding's ``suggestion`` becomes a GitHub suggestion block (which replaces the comment's
+    line range when applied) unless ``suggestion`` is false or the finding has no line.
+    """
     lines = [
         f"{_SEVERITY_ICON[finding.severity]} **{finding.title}** "
         f"(`{finding.tool}` {finding.rule}, {finding.severity.value})",
@@ -139,7 +293,32 @@ def render_comment(finding: Finding) -> str:
     ]
     if finding.also_on_lines:
         lines += ["", f"Also on lines {_line_list(finding)}."]
-    return truncate_body("\n".join(lines))
+    if suggestion and finding.suggestion is not None and finding.line is not None:
+        lines += ["", suggestion_block(finding.suggestion)]
+    marker = finding_marker(finding)
+    return truncate_body(redact("\n".join(lines)), reserve=len(marker) + 2) + "\n\n" + marker
+
+
+def finding_key(finding: Finding) -> str:
+    """What makes two findings the same comment: file, line and rule."""
+    return f"{finding.path}:{finding.line}:{finding.tool}:{finding.rule}"
+
+
+def finding_marker(finding: Finding) -> str:
+    """The hidden mark on each inline comment, so a later review does not say it twice."""
+    key = finding_key(finding).replace("--", "- -")  # "--" would end the HTML comment
+    return f"<!-- prsaga:finding {key} -->"
+
+
+def suggestion_block(replacement: str) -> str:
+    """A GitHub ```` ```suggestion ```` block; its fence is longer than any backtick run inside.
+
+    The replacement is the new text of the line range: an empty replacement is one empty line
+    (e.g. a whitespace-only line cleaned), never a deletion.
+    """
+    longest = max((len(run) for run in _BACKTICKS.findall(replacement)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}suggestion\n{replacement.removesuffix(chr(10))}\n{fence}"
 
 
 class AgentSummary(BaseModel):
@@ -160,8 +339,10 @@ def render_summary(
     agents: Sequence[AgentSummary],
     workflow_url: str | None,
     omitted: int = 0,
+    notes: Sequence[str] = (),
 ) -> str:
-    """The review body: verdict, findings not placed inline, coverage, and the hidden marker."""
+    """The review body: verdict, findings not placed inline, notes (what was skipped, who
+    decided), coverage, and the hidden marker."""
     total = len(plan.inline) + len(plan.summary_only)
     counts = _severity_counts([f for f, _ in plan.inline] + plan.summary_only)
     parts = [f"### prsaga review of `{head_sha[:12]}`", ""]
@@ -190,9 +371,11 @@ def render_summary(
                 f"- {_SEVERITY_ICON[finding.severity]} {where}{also}: **{finding.title}** "
                 f"(`{finding.tool}` {finding.rule}) — {finding.message}"
             )
+    if notes:
+        parts += ["", "#### Notes", "", *(f"- {note}" for note in notes)]
     parts += ["", "<details><summary>Coverage</summary>", ""]
     parts += ["| agent | files | findings | skipped | errors |", "|---|---|---|---|---|"]
-    for agent in agents:
+    for agent in _per_agent(agents):
         errors = "; ".join(agent.errors) or "none"
         parts.append(
             f"| {agent.agent} | {agent.files} | {agent.findings} | {agent.skipped} | {errors} |"
@@ -202,16 +385,27 @@ def render_summary(
         parts += ["", f"Audit trail: [Temporal workflow]({workflow_url})"]
     parts += ["", review_marker(review_key)]
     # The marker must survive truncation, or a retry could not find this review.
-    return truncate_body("\n".join(parts[:-1]), reserve=len(parts[-1]) + 1) + "\n" + parts[-1]
+    body = redact("\n".join(parts[:-1]))
+    return truncate_body(body, reserve=len(parts[-1]) + 1) + "\n" + parts[-1]
 
 
-def conclude(findings: Sequence[Finding]) -> tuple[Literal["success", "failure"], str]:
-    """The commit status for a finished review: failure when anything high or critical is found."""
-    worst = max((f.severity for f in findings), key=lambda s: s.rank, default=None)
-    count = f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
-    if worst is not None and worst.rank >= Severity.HIGH.rank:
-        return "failure", status_description(f"{count}; worst is {worst.value}")
-    return "success", status_description(count if findings else "no findings")
+def _per_agent(summaries: Sequence[AgentSummary]) -> list[AgentSummary]:
+    """One coverage row per agent, however many batches or chunks it reviewed."""
+    merged: dict[str, AgentSummary] = {}
+    for summary in summaries:
+        seen = merged.get(summary.agent)
+        merged[summary.agent] = (
+            summary
+            if seen is None
+            else AgentSummary(
+                agent=summary.agent,
+                files=seen.files + summary.files,
+                findings=seen.findings + summary.findings,
+                skipped=seen.skipped + summary.skipped,
+                errors=[*seen.errors, *summary.errors],
+            )
+        )
+    return list(merged.values())
 
 
 def status_description(text: str) -> str:

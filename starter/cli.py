@@ -1,4 +1,4 @@
-"""The ``prsaga`` command: demo, dev, worker, webhook, review."""
+"""The ``prsaga`` command: demo, dev, review, approve, reject, setup, worker, webhook."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import uuid
 from pathlib import Path
 
 from pydantic import SecretStr
+from temporalio.client import WorkflowUpdateFailedError
 
 from prsaga.config import Settings, get_settings
 from prsaga.contracts import PullRequestState, WaitForReviewInput
 from prsaga.embedded import Endpoints, Stack, StackError, start_stack
-from prsaga.models import PullRequestEvent, PullRequestRef
-from starter.temporal import connect, signal_pull_request
+from prsaga.models import ApprovalDecision, PullRequestEvent, PullRequestRef
+from starter.temporal import connect, decide, register_search_attributes, signal_pull_request
 from workflows.pull_request import PullRequestWorkflow
 
 
@@ -99,6 +100,35 @@ async def _start_review(
     return await handle.execute_update(PullRequestWorkflow.wait_for_review, WaitForReviewInput())
 
 
+def _decide(args: argparse.Namespace, settings: Settings) -> int:
+    pr = PullRequestRef.parse(args.pull_request)
+    decision = ApprovalDecision(
+        approve=args.command == "approve",
+        decided_by=args.by or getpass.getuser(),
+        channel="cli",
+        reason=args.reason or "",
+        head_sha=args.head,
+    )
+    try:
+        record = asyncio.run(decide(settings, pr, decision))
+    except WorkflowUpdateFailedError as err:
+        print(f"prsaga: {pr} refused the decision: {err.cause or err}", file=sys.stderr)
+        return 1
+    verdict = "approved" if record.approved else "declined"
+    print(f"{pr}: {record.decided_by} {verdict} the proposal ({record.proposal}) at {record.at}")
+    print(f"Temporal UI: {settings.workflow_ui_url(pr.workflow_id)}")
+    return 0
+
+
+def _setup(args: argparse.Namespace, settings: Settings) -> int:
+    added = asyncio.run(register_search_attributes(settings))
+    print(
+        f"search attributes on {settings.temporal_address} ({settings.temporal_namespace}): "
+        + (f"added {', '.join(added)}" if added else "already registered")
+    )
+    return 0
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import worker
 
@@ -136,6 +166,20 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("pull_request", metavar="OWNER/REPO#N")
     review.add_argument("--wait", action="store_true", help="wait for the review and report it")
     review.set_defaults(run=_review)
+    for name, verb in (("approve", "approve"), ("reject", "decline")):
+        decide_parser = commands.add_parser(
+            name, help=f"{verb} the action a review of OWNER/REPO#N proposes (approval gate)"
+        )
+        decide_parser.add_argument("pull_request", metavar="OWNER/REPO#N")
+        decide_parser.add_argument("--reason", help="why (recorded in the workflow history)")
+        decide_parser.add_argument("--by", help="who decides (default: the current user)")
+        decide_parser.add_argument(
+            "--head", metavar="SHA", help="only if the proposal is for this head commit"
+        )
+        decide_parser.set_defaults(run=_decide)
+    commands.add_parser(
+        "setup", help="register prsaga's search attributes on the Temporal server"
+    ).set_defaults(run=_setup)
     commands.add_parser("worker", help="run a worker (same as `python worker.py`)").set_defaults(
         run=_worker
     )

@@ -20,7 +20,9 @@ from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from prsaga.models import PullRequestEvent, PullRequestRef
+from prsaga.commands import parse_command
+from prsaga.config import get_settings
+from prsaga.models import CommandEvent, PullRequestEvent, PullRequestRef
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 EVENT_HEADER = "X-GitHub-Event"
@@ -72,7 +74,7 @@ class SubmitFn(Protocol):
         SubmitUnavailable: Temporal cannot be reached.
     """
 
-    async def __call__(self, pr: PullRequestRef, event: PullRequestEvent) -> str: ...
+    async def __call__(self, pr: PullRequestRef, event: PullRequestEvent | CommandEvent) -> str: ...
 
 
 def verify_signature(body: bytes, signature_header: str | None, secret: str) -> None:
@@ -217,6 +219,10 @@ class Installation(_Payload):
     id: int
 
 
+class Label(_Payload):
+    name: str
+
+
 class PullRequestWebhook(_Payload):
     """A ``pull_request`` delivery, reduced to what prsaga needs."""
 
@@ -227,6 +233,35 @@ class PullRequestWebhook(_Payload):
     sender: Sender
     installation: Installation | None = None
     """Present when the webhook belongs to a GitHub App."""
+    label: Label | None = None
+    """The label added, in ``labeled`` deliveries."""
+
+
+class IssuePullRequestLink(_Payload):
+    url: str
+
+
+class IssueData(_Payload):
+    number: int = Field(gt=0)
+    pull_request: IssuePullRequestLink | None = None
+    """Present when the issue is a pull request (comments on pull requests are issue comments)."""
+
+
+class CommentData(_Payload):
+    id: int
+    body: str | None = None
+    user: Sender
+
+
+class IssueCommentWebhook(_Payload):
+    """An ``issue_comment`` delivery, reduced to what prsaga needs."""
+
+    action: str
+    issue: IssueData
+    comment: CommentData
+    repository: Repository
+    sender: Sender
+    installation: Installation | None = None
 
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -261,7 +296,7 @@ class Routed:
     """The delivery is about a pull request's review: signal its workflow with ``event``."""
 
     pr: PullRequestRef
-    event: PullRequestEvent
+    event: PullRequestEvent | CommandEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,8 +348,9 @@ class Router:
 
 router = Router()
 
-ReviewAction = Literal["opened", "reopened", "synchronize", "ready_for_review", "closed"]
-"""The ``pull_request`` actions that start, restart, update or end a review."""
+ReviewAction = Literal["opened", "reopened", "synchronize", "ready_for_review", "closed", "labeled"]
+"""The ``pull_request`` actions that start, restart, update or end a review (a label can route
+extra specialists)."""
 
 
 @router.register("pull_request", *get_args(ReviewAction))
@@ -334,10 +370,48 @@ def pull_request_changed(delivery: Delivery) -> Routed:
             head_sha=webhook.pull_request.head.sha,
             sender=webhook.sender.login,
             source="webhook",
+            label=webhook.label.name if webhook.label else None,
+            installation_id=webhook.installation.id if webhook.installation else None,
         )
     except ValidationError as exc:
         raise BadPayload(f"invalid pull_request delivery: {_describe(exc)}") from None
     return Routed(pr=pr, event=event)
+
+
+def is_bot(account: Sender) -> bool:
+    return account.type == "Bot" or account.login.endswith("[bot]")
+
+
+@router.register("issue_comment", "created")
+def comment_created(delivery: Delivery) -> Routed | Ignored:
+    """A ``/agent ...`` command in a pull request's conversation. Comments on issues, comments
+    without a command, and comments by bots (prsaga's own replies included) are ignored."""
+    webhook = validate_payload(IssueCommentWebhook, delivery.payload, "issue_comment payload")
+    if webhook.issue.pull_request is None:
+        return Ignored("a comment on an issue, not on a pull request")
+    if is_bot(webhook.comment.user):
+        return Ignored(f"a comment by the bot {webhook.comment.user.login}")
+    parsed = parse_command(webhook.comment.body or "", get_settings().command_prefix)
+    if parsed is None:
+        return Ignored("a comment without a command")
+    try:
+        pr = PullRequestRef(
+            owner=webhook.repository.owner.login,
+            repo=webhook.repository.name,
+            number=webhook.issue.number,
+        )
+        command = CommandEvent(
+            delivery_id=delivery.delivery_id,
+            command=parsed.command,
+            argument=parsed.argument,
+            sender=webhook.comment.user.login,
+            comment_id=webhook.comment.id,
+            source="webhook",
+            installation_id=webhook.installation.id if webhook.installation else None,
+        )
+    except ValidationError as exc:
+        raise BadPayload(f"invalid issue_comment delivery: {_describe(exc)}") from None
+    return Routed(pr=pr, event=command)
 
 
 def route(delivery: Delivery) -> Routed | Ignored:

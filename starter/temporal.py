@@ -9,14 +9,25 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from prsaga.config import Settings
-from prsaga.contracts import PullRequestState, PullRequestWorkflowInput
-from prsaga.models import PullRequestEvent, PullRequestRef
+from prsaga.contracts import (
+    DecisionRecord,
+    PullRequestState,
+    PullRequestWorkflowInput,
+    WorkflowOptions,
+)
+from prsaga.models import ApprovalDecision, CommandEvent, PullRequestEvent, PullRequestRef
+from prsaga.search_attributes import SEARCH_ATTRIBUTES
+from prsaga.telemetry import client_interceptors, process_runtime
 from starter.github_events import SubmitUnavailable
 from workflows.pull_request import PullRequestWorkflow
 
@@ -32,28 +43,79 @@ _UNAVAILABLE = {
 
 
 async def connect(settings: Settings) -> Client:
-    """A Temporal client with the pydantic data converter every prsaga process uses."""
+    """A Temporal client with the pydantic data converter every prsaga process uses, on the
+    process's runtime (Prometheus metrics at ``metrics_address``) and traced when ``tracing``
+    is on; workers built on it inherit both."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        runtime=process_runtime(settings),
+        interceptors=client_interceptors(settings),
+        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+        tls=settings.temporal_tls or settings.temporal_api_key is not None,
+    )
+
+
+def workflow_options(settings: Settings) -> WorkflowOptions:
+    """The server settings a pull request's workflow runs with."""
+    return WorkflowOptions(
+        debounce_seconds=settings.debounce_seconds,
+        review_drafts=settings.review_drafts,
+        command_prefix=settings.command_prefix,
     )
 
 
 async def signal_pull_request(
-    client: Client, settings: Settings, pr: PullRequestRef, event: PullRequestEvent
+    client: Client, settings: Settings, pr: PullRequestRef, event: PullRequestEvent | CommandEvent
 ) -> WorkflowHandle[PullRequestWorkflow, PullRequestState]:
-    """Deliver ``event`` to the pull request's workflow, starting it if it is not running."""
+    """Deliver ``event`` (or a command) to the pull request's workflow, starting it if it is not
+    running."""
+    signal = (
+        PullRequestWorkflow.on_command
+        if isinstance(event, CommandEvent)
+        else (PullRequestWorkflow.on_event)
+    )
     return await client.start_workflow(
         PullRequestWorkflow.run,
-        PullRequestWorkflowInput(pr=pr),
+        PullRequestWorkflowInput(pr=pr, options=workflow_options(settings)),
         id=pr.workflow_id,
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        start_signal=PullRequestWorkflow.on_event.__name__,
+        start_signal=signal.__name__,
         start_signal_args=[event],
         static_summary=f"Review agent for {pr}",
     )
+
+
+async def decide(
+    settings: Settings, pr: PullRequestRef, decision: ApprovalDecision
+) -> DecisionRecord:
+    """Send a human decision to the pull request's approval gate (the ``decide`` update): the
+    workflow's validator refuses it, with the reason, when no proposal matches."""
+    client = await connect(settings)
+    handle = client.get_workflow_handle_for(PullRequestWorkflow.run, pr.workflow_id)
+    return await handle.execute_update(PullRequestWorkflow.decide, decision)
+
+
+async def register_search_attributes(settings: Settings) -> list[str]:
+    """Register prsaga's search attributes on the server (idempotent); the names added."""
+    client = await connect(settings)
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=settings.temporal_namespace)
+    )
+    missing = {
+        name: kind
+        for name, kind in SEARCH_ATTRIBUTES.items()
+        if name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=settings.temporal_namespace, search_attributes=missing
+            )
+        )
+    return sorted(missing)
 
 
 class TemporalSubmitter:
@@ -77,7 +139,7 @@ class TemporalSubmitter:
                     ) from err
             return self._client
 
-    async def __call__(self, pr: PullRequestRef, event: PullRequestEvent) -> str:
+    async def __call__(self, pr: PullRequestRef, event: PullRequestEvent | CommandEvent) -> str:
         client = await self._get_client()
         try:
             handle = await signal_pull_request(client, self._settings, pr, event)

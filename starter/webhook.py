@@ -2,39 +2,74 @@
 
 It reads the body under a size cap, lets ``parse_delivery`` verify and decode it, routes it, and
 hands pull-request events to an injected ``submit`` (signal-with-start of the PR's workflow), so
-this module does no Temporal I/O of its own. Run it with ``python -m starter.webhook``.
+the only Temporal I/O of its own is the ``/readyz`` probe. Each delivery gets one log line, one
+count in ``prsaga_webhooks_received`` and one span, all carrying its delivery id. Run it with
+``python -m starter.webhook``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
+import opentelemetry.trace
 import uvicorn
+from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from temporalio.common import MetricMeter
 
 from prsaga.config import Settings, get_settings
+from prsaga.logs import configure_logging, log_context, update_log_context
+from prsaga.telemetry import (
+    SERVICE_NAME_WEBHOOK,
+    RejectReason,
+    WebhookOutcome,
+    configure_tracing,
+    process_meter,
+    record_webhook,
+    temporal_reachable,
+)
 from starter.github_events import (
     DELIVERY_HEADER,
     EVENT_HEADER,
+    BadPayload,
     Ignored,
+    InvalidSignature,
     PayloadTooLarge,
     SubmitFn,
     SubmitUnavailable,
+    UnsupportedMediaType,
     WebhookError,
     parse_delivery,
     route,
 )
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+# Not __name__, which is "__main__" under `python -m starter.webhook`.
+log = logging.getLogger("starter.webhook")
 
 WEBHOOK_PATH = "/webhooks/github"
+READINESS_TIMEOUT = timedelta(seconds=2)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+"""Whether the server can do its job now (``GET /readyz``)."""
+
+_REJECT_REASONS: dict[type[WebhookError], RejectReason] = {
+    InvalidSignature: "bad_signature",
+    BadPayload: "bad_payload",
+    PayloadTooLarge: "too_large",
+    UnsupportedMediaType: "unsupported",
+}
 
 
 class MissingWebhookSecret(ValueError):
@@ -78,18 +113,31 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 @dataclass
 class _DeliveryLog:
-    """The fields of the one log line written per delivery."""
+    """What one delivery leaves behind: one log line, one count in ``prsaga_webhooks_received``
+    and the attributes of its span."""
 
     delivery_id: str | None
     event: str | None
+    meter: MetricMeter
+    span: Span
+    verified: bool = False
+    """The signature matched, so ``event`` is GitHub's and may label a metric."""
     action: str | None = None
     repo: str | None = None
     pr: str | None = None
 
     def emit(
-        self, outcome: str, status_code: int, *, detail: str | None = None, exc_info: bool = False
+        self,
+        outcome: str,
+        status_code: int,
+        *,
+        counted_as: WebhookOutcome,
+        reason: RejectReason | None = None,
+        detail: str | None = None,
+        exc_info: bool = False,
     ) -> None:
-        """Log the delivery's outcome; ``detail`` must be safe to log (never the body)."""
+        """Log, count and annotate the delivery's outcome; ``detail`` must be safe to log
+        (never the body)."""
         level = logging.INFO if status_code < 400 else logging.WARNING
         if status_code >= 500:
             level = logging.ERROR
@@ -116,6 +164,12 @@ class _DeliveryLog:
             extra=fields,
             exc_info=exc_info,
         )
+        event = self.event if self.verified and self.event else "unknown"
+        record_webhook(self.meter, event, counted_as, reason)
+        self.span.set_attribute("prsaga.outcome", outcome)
+        self.span.set_attribute("http.response.status_code", status_code)
+        if status_code >= 500:
+            self.span.set_status(StatusCode.ERROR, outcome)
 
 
 def _loggable(value: object) -> str:
@@ -127,27 +181,69 @@ def _loggable(value: object) -> str:
     return "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in text)
 
 
-def create_app(settings: Settings, submit: SubmitFn) -> Starlette:
-    """Build the webhook app: ``POST /webhooks/github`` and ``GET /healthz``.
+def create_app(
+    settings: Settings,
+    submit: SubmitFn,
+    *,
+    ready: ReadinessCheck | None = None,
+    meter: MetricMeter | None = None,
+    tracer: Tracer | None = None,
+) -> Starlette:
+    """Build the webhook app: ``POST /webhooks/github``, ``GET /healthz`` and ``GET /readyz``.
+
+    Args:
+        settings: The webhook secret and body cap.
+        submit: Signal-with-start of a pull request's workflow.
+        ready: The readiness check of ``/readyz`` (``None``: always ready).
+        meter: Where deliveries are counted (default: this process's runtime meter).
+        tracer: Traces each delivery (default: the global tracer provider's). The span is
+            current while ``submit`` runs, so Temporal's tracing interceptor makes it the
+            parent of the signal-with-start.
 
     Raises:
         MissingWebhookSecret: ``settings`` has no webhook secret.
     """
     secret = require_webhook_secret(settings)
     max_body_bytes = settings.webhook_max_body_bytes
+    meter = meter if meter is not None else process_meter(settings)
+    tracer = tracer if tracer is not None else opentelemetry.trace.get_tracer(log.name)
 
     async def receive_github_webhook(request: Request) -> JSONResponse:
-        record = _DeliveryLog(
-            delivery_id=request.headers.get(DELIVERY_HEADER),
-            event=request.headers.get(EVENT_HEADER),
-        )
+        delivery_id = request.headers.get(DELIVERY_HEADER)
+        with (
+            tracer.start_as_current_span(
+                f"POST {WEBHOOK_PATH}",
+                kind=SpanKind.SERVER,
+                attributes={"http.request.method": "POST", "http.route": WEBHOOK_PATH},
+            ) as span,
+            log_context(delivery_id=_loggable(delivery_id) if delivery_id else None),
+        ):
+            # The delivery id is the correlation id of the logs, the trace and the workflow.
+            if delivery_id:
+                span.set_attribute("prsaga.delivery_id", _loggable(delivery_id))
+            record = _DeliveryLog(
+                delivery_id=delivery_id,
+                event=request.headers.get(EVENT_HEADER),
+                meter=meter,
+                span=span,
+            )
+            return await handle_delivery(request, record)
+
+    async def handle_delivery(request: Request, record: _DeliveryLog) -> JSONResponse:
         try:
             body = await read_body(request, max_body_bytes)
             delivery = parse_delivery(request.headers, body, secret)
+            record.verified = True
             record.action = delivery.action
             record.repo = _repository_full_name(delivery.payload)
+            record.span.set_attribute("github.event", delivery.event)
+            if delivery.action:
+                record.span.set_attribute("github.action", delivery.action)
+            if record.repo:
+                record.span.set_attribute("prsaga.repository", record.repo)
+                update_log_context(repository=record.repo)
             if delivery.event == "ping":
-                record.emit("pong", 200)
+                record.emit("pong", 200, counted_as="ignored")
                 return JSONResponse(
                     {
                         "status": "pong",
@@ -157,15 +253,21 @@ def create_app(settings: Settings, submit: SubmitFn) -> Starlette:
                 )
             routed = route(delivery)
         except WebhookError as exc:
-            record.emit(f"rejected:{type(exc).__name__}", exc.status_code, detail=str(exc))
+            record.emit(
+                f"rejected:{type(exc).__name__}",
+                exc.status_code,
+                counted_as="rejected",
+                reason=_reject_reason(exc),
+                detail=str(exc),
+            )
             return _error(exc.status_code, str(exc), record.delivery_id)
         except ClientDisconnect:
             # Nobody is left to answer; 400 only keeps the access log honest.
-            record.emit("client-disconnected", 400)
+            record.emit("client-disconnected", 400, counted_as="rejected", reason="bad_payload")
             return _error(400, "client disconnected", record.delivery_id)
 
         if isinstance(routed, Ignored):
-            record.emit("ignored", 200, detail=routed.reason)
+            record.emit("ignored", 200, counted_as="ignored", detail=routed.reason)
             return JSONResponse(
                 {
                     "status": "ignored",
@@ -175,10 +277,13 @@ def create_app(settings: Settings, submit: SubmitFn) -> Starlette:
             )
 
         record.pr = str(routed.pr)
+        update_log_context(pr_number=routed.pr.number, workflow_id=routed.pr.workflow_id)
+        record.span.set_attribute("prsaga.pr_number", routed.pr.number)
+        record.span.set_attribute("prsaga.workflow_id", routed.pr.workflow_id)
         try:
             workflow_id = await submit(routed.pr, routed.event)
         except SubmitUnavailable:
-            record.emit("temporal-unavailable", 503)
+            record.emit("temporal-unavailable", 503, counted_as="rejected", reason="unavailable")
             return _error(
                 503,
                 "Temporal is unavailable, so this delivery was not recorded. GitHub marks it as "
@@ -186,9 +291,9 @@ def create_app(settings: Settings, submit: SubmitFn) -> Starlette:
                 delivery.delivery_id,
             )
         except Exception:
-            record.emit("submit-failed", 500, exc_info=True)
+            record.emit("submit-failed", 500, counted_as="rejected", reason="error", exc_info=True)
             return _error(500, "internal error while recording the delivery", delivery.delivery_id)
-        record.emit("accepted", 202)
+        record.emit("accepted", 202, counted_as="accepted")
         return JSONResponse(
             {
                 "status": "accepted",
@@ -202,12 +307,56 @@ def create_app(settings: Settings, submit: SubmitFn) -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    async def readyz(request: Request) -> JSONResponse:
+        if ready is None or await ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse(
+            {"status": "unavailable", "error": "Temporal is unreachable"}, status_code=503
+        )
+
     return Starlette(
         routes=[
             Route(WEBHOOK_PATH, receive_github_webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
         ]
     )
+
+
+def _reject_reason(exc: WebhookError) -> RejectReason:
+    for kind, reason in _REJECT_REASONS.items():
+        if isinstance(exc, kind):
+            return reason
+    return "bad_payload"
+
+
+class TemporalReadiness:
+    """``/readyz`` of the webhook server: Temporal answers ``GetSystemInfo`` in time.
+
+    Connects on the first check (the server starts before Temporal is up) and keeps the client,
+    which reconnects by itself.
+    """
+
+    def __init__(
+        self,
+        connect_client: Callable[[], Awaitable[Client]],
+        timeout: timedelta = READINESS_TIMEOUT,
+    ) -> None:
+        self._connect_client = connect_client
+        self._timeout = timeout
+        self._client: Client | None = None
+        self._connecting = asyncio.Lock()
+
+    async def __call__(self) -> bool:
+        async with self._connecting:
+            if self._client is None:
+                try:
+                    self._client = await asyncio.wait_for(
+                        self._connect_client(), self._timeout.total_seconds()
+                    )
+                except (RuntimeError, TimeoutError):
+                    return False
+        return await temporal_reachable(self._client, self._timeout)
 
 
 def _repository_full_name(payload: dict[str, Any]) -> str | None:
@@ -227,21 +376,32 @@ async def serve(settings: Settings) -> None:
     """Connect to Temporal and serve the webhook app until interrupted."""
     require_webhook_secret(settings)  # fail before connecting to Temporal
     # Imported here so that create_app and its tests need no Temporal client module.
-    from starter.temporal import connect_submitter
+    from starter.temporal import connect, connect_submitter
 
+    meter = process_meter(settings)  # serves metrics_address (if set) from now on
     submit = await connect_submitter(settings)
-    app = create_app(settings, submit)
-    config = uvicorn.Config(app, host=settings.webhook_host, port=settings.webhook_port)
+    app = create_app(
+        settings, submit, ready=TemporalReadiness(lambda: connect(settings)), meter=meter
+    )
+    # log_config=None: uvicorn's loggers propagate to the root handler (format and scrubbing).
+    config = uvicorn.Config(
+        app, host=settings.webhook_host, port=settings.webhook_port, log_config=None
+    )
     await uvicorn.Server(config).serve()
 
 
 def main() -> None:
     """Entry point of ``python -m starter.webhook``."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    configure_logging(settings)
+    tracer_provider = configure_tracing(settings, SERVICE_NAME_WEBHOOK)
     try:
-        asyncio.run(serve(get_settings()))
+        asyncio.run(serve(settings))
     except MissingWebhookSecret as exc:
         raise SystemExit(str(exc)) from None
+    finally:
+        if tracer_provider is not None:
+            tracer_provider.shutdown()  # flush the last spans
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from prsaga.demo import DemoPullRequest, load_demo_pull_request
 from prsaga.embedded import temporal_cli
 from prsaga.github_fake import FakeGitHub, serve_in_thread
 from prsaga.models import PullRequestRef
+from prsaga.search_attributes import dev_server_args
 from starter.temporal import TemporalSubmitter
 from starter.webhook import create_app
 from worker import MAX_CONCURRENT_ACTIVITIES, build_worker
@@ -49,7 +50,7 @@ async def dev_server(*extra_args: str) -> AsyncIterator[Client]:
         dev_server_existing_path=temporal_cli(),
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
-        dev_server_extra_args=list(extra_args),
+        dev_server_extra_args=[*dev_server_args(), *extra_args],
     )
     try:
         yield env.client
@@ -150,6 +151,7 @@ def make_settings(github_url: str, state_dir: Path, **overrides: Any) -> Setting
         "webhook_secret": SecretStr(WEBHOOK_SECRET),
         "task_queue": f"tq-{uuid.uuid4()}",
         "state_dir": state_dir,
+        "debounce_seconds": 0.0,  # the debounce has its own (time-skipping) tests
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import github
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
 from prsaga.demo import load_demo_pull_request
@@ -65,16 +72,58 @@ def pull_seed(head: str = HEAD, number: int = NUMBER) -> dict[str, Any]:
     }
 
 
-def pygithub(base_url: str, token: str = TOKEN, **options: Any) -> github.Github:
+def pygithub(
+    base_url: str, token: str = TOKEN, *, auth: github.Auth.Auth | None = None, **options: Any
+) -> github.Github:
     return github.Github(
         base_url=base_url,
-        auth=github.Auth.Token(token),
+        auth=auth or github.Auth.Token(token),
         retry=None,
         seconds_between_requests=None,
         seconds_between_writes=None,
         timeout=10,
         **options,
     )
+
+
+@dataclass(frozen=True)
+class RsaKeys:
+    """A test App's key pair, as PEM text."""
+
+    private_pem: str
+    public_pem: str
+
+
+@functools.cache
+def rsa_keys(name: str = "app") -> RsaKeys:
+    """An RSA key pair made for this test run (one per ``name``; generating one takes time)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,  # what GitHub hands out
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return RsaKeys(private.decode(), public.decode())
+
+
+def app_jwt(
+    app_id: int | str, keys: RsaKeys, *, issued: float | None = None, lifetime: int = 300
+) -> str:
+    """A JWT as a GitHub App signs it: RS256, ``iss`` = the App id, issued a minute ago."""
+    now = int(time.time() if issued is None else issued)
+    claims = {"iat": now - 60, "exp": now + lifetime, "iss": str(app_id)}
+    return jwt.encode(claims, keys.private_pem, algorithm="RS256")
+
+
+def installation_github(
+    base_url: str, app_id: int, keys: RsaKeys, installation_id: int
+) -> github.Github:
+    """PyGithub authenticated as an App installation (JWT, then installation tokens)."""
+    app_auth = github.Auth.AppAuth(app_id, keys.private_pem)
+    return pygithub(base_url, auth=app_auth.get_installation_auth(installation_id))
 
 
 @pytest.fixture
@@ -516,7 +565,17 @@ def test_seeding_and_reading_state_over_the_admin_api() -> None:
     assert refused.status_code == 400
     assert content.decoded_content == b"import os\n"
     assert state["pulls"] == [
-        {"repository": REPO, "number": NUMBER, "head_sha": HEAD, "base_sha": BASE, "files": 1}
+        {
+            "repository": REPO,
+            "number": NUMBER,
+            "head_sha": HEAD,
+            "base_sha": BASE,
+            "files": 1,
+            "commits": [HEAD],
+            "state": "open",
+            "merged": False,
+            "labels": [],
+        }
     ]
     assert [(r["method"], r["status"]) for r in state["requests"]] == [("GET", 200)] * 2
 
@@ -613,3 +672,602 @@ def test_main_takes_the_token_from_the_environment(monkeypatch: pytest.MonkeyPat
     client = TestClient(served["app"], headers={"Authorization": "token from-env"})
     response = client.get("/repos/psf/requests/pulls/2400")
     assert response.status_code == 200 and response.json()["number"] == 2400
+
+
+# ---------------------------------------------------------------------------------------------
+# A pull request's life: pushes, force pushes, comparisons, outdated comments, closing
+
+CALC = "src/calc.py"
+CONFIG = ".github/prsaga.yml"
+BASE_CALC = "def add(a, b):\n    return a + b\n"
+HEAD1_CALC = BASE_CALC + "\n\ndef sub(a, b):\n    return a - b\n"
+HEAD1_PATCH = (
+    "@@ -1,2 +1,6 @@\n def add(a, b):\n     return a + b\n+\n+\n+def sub(a, b):\n+    return a - b"
+)
+LIFE = 20
+
+
+@pytest.fixture
+def life(fake: FakeGitHub) -> FakeGitHub:
+    """Pull request #20: one commit adding ``sub`` to a base that has ``add`` and a config."""
+    calc = {"filename": CALC, "status": "modified", "additions": 4, "deletions": 0, "changes": 4}
+    fake.seed_pull_request(
+        pull_seed(head=HEAD, number=LIFE),
+        [{**calc, "patch": HEAD1_PATCH}],
+        {CALC: HEAD1_CALC},
+        base_contents={CALC: BASE_CALC, CONFIG: "review:\n  drafts: true\n"},
+    )
+    return fake
+
+
+def _owner_repo() -> tuple[str, str]:
+    owner, name = REPO.split("/")
+    return owner, name
+
+
+def test_a_push_moves_the_head_and_compare_lists_what_changed_since(
+    life: FakeGitHub, base_url: str
+) -> None:
+    repo = pygithub(base_url).get_repo(REPO)
+    head2 = life.push(
+        *_owner_repo(),
+        LIFE,
+        None,
+        {CALC: "import math\n" + HEAD1_CALC, "src/mul.py": "def mul(a, b):\n    return a * b\n"},
+        message="Add mul",
+    )
+
+    pull = repo.get_pull(LIFE)
+    assert (pull.head.sha, pull.commits) == (head2, 2)
+    assert {f.filename: f.status for f in pull.get_files()} == {
+        CALC: "modified",
+        "src/mul.py": "added",
+    }
+    since = repo.compare(HEAD, head2)
+    assert (since.status, since.ahead_by, since.behind_by) == ("ahead", 1, 0)
+    assert [c.sha for c in since.commits] == [head2]
+    assert since.merge_base_commit.sha == HEAD
+    assert {f.filename: f.patch for f in since.files} == {
+        CALC: "@@ -1,3 +1,4 @@\n+import math\n def add(a, b):\n     return a + b\n ",
+        "src/mul.py": "@@ -0,0 +1,2 @@\n+def mul(a, b):\n+    return a * b",
+    }
+    whole = repo.compare(BASE, head2)  # base...head is the pull request's own diff
+    assert [f.filename for f in whole.files] == [f.filename for f in pull.get_files()]
+    assert (whole.ahead_by, whole.total_commits) == (2, 2)
+    commit = repo.get_commit(head2)
+    assert [p.sha for p in commit.parents] == [HEAD]
+    assert commit.commit.message == "Add mul"
+    assert [f.filename for f in commit.files] == [CALC, "src/mul.py"]
+    assert repo.get_contents("src/mul.py", ref=head2).decoded_content.startswith(b"def mul")
+    with pytest.raises(github.UnknownObjectException):
+        repo.get_contents("src/mul.py", ref=HEAD)
+    assert repo.get_contents(CALC, ref=HEAD).decoded_content == HEAD1_CALC.encode()
+    assert repo.compare(head2, head2).status == "identical"
+    assert repo.compare(head2, HEAD).status == "behind"
+    assert life.state()["pulls"][1]["commits"] == [HEAD, head2]
+
+    head3 = life.push(*_owner_repo(), LIFE, None, {"src/mul.py": None})
+    [removed] = repo.compare(head2, head3).files
+    assert (removed.filename, removed.status, removed.deletions) == ("src/mul.py", "removed", 2)
+    assert removed.sha == git_blob_sha(b"def mul(a, b):\n    return a * b\n")
+    assert [f.filename for f in repo.get_pull(LIFE).get_files()] == [CALC]
+
+
+def test_after_a_force_push_the_old_head_still_compares_as_diverged(
+    life: FakeGitHub, base_url: str
+) -> None:
+    head2 = life.push(*_owner_repo(), LIFE, None, {CALC: HEAD1_CALC + "# two\n"})
+    rewritten = life.push(*_owner_repo(), LIFE, None, {CALC: BASE_CALC + "# one\n"}, force=True)
+    repo = pygithub(base_url).get_repo(REPO)
+
+    since = repo.compare(head2, rewritten)
+    assert (since.status, since.ahead_by, since.behind_by) == ("diverged", 1, 2)
+    assert since.merge_base_commit.sha == BASE
+    assert [f.patch for f in since.files] == [
+        "@@ -1,2 +1,3 @@\n def add(a, b):\n     return a + b\n+# one"
+    ]
+    assert repo.get_pull(LIFE).commits == 1
+    assert life.state()["pulls"][1]["commits"] == [rewritten]
+    with pytest.raises(github.UnknownObjectException) as unknown:
+        repo.compare("9" * 40, rewritten)
+    assert unknown.value.data["message"] == "Not Found"
+
+
+def test_commits_without_a_common_ancestor_answer_404_like_github(
+    life: FakeGitHub, base_url: str
+) -> None:
+    other_base, other_head = "5" * 40, "6" * 40
+    seed = pull_seed(head=other_head, number=LIFE + 1)
+    seed["base"] = {**seed["base"], "sha": other_base}
+    life.seed_pull_request(seed, [], {})
+    with pytest.raises(github.GithubException) as unrelated:
+        pygithub(base_url).get_repo(REPO).compare(HEAD, other_head)
+    assert (unrelated.value.status, unrelated.value.data["message"]) == (
+        404,
+        f"No common ancestor between {HEAD} and {other_head}.",
+    )
+
+
+def test_review_comments_follow_their_lines_or_become_outdated_after_pushes(
+    life: FakeGitHub, base_url: str
+) -> None:
+    pull = pygithub(base_url).get_repo(REPO).get_pull(LIFE)
+    pull.create_review(
+        event="COMMENT",
+        comments=[
+            {"path": CALC, "line": 1, "body": "on add"},
+            {"path": CALC, "line": 6, "body": "on sub's return"},
+            {"path": CALC, "start_line": 5, "line": 6, "body": "on sub"},
+        ],
+    )
+    head2 = life.push(*_owner_repo(), LIFE, None, {CALC: "import math\n" + HEAD1_CALC})
+    moved = {c.body: c for c in pull.get_review_comments()}
+    assert [(c.line, c.original_line, c.commit_id) for c in moved.values()] == [
+        (2, 1, head2),
+        (7, 6, head2),
+        (7, 6, head2),
+    ]
+    assert moved["on sub"].start_line == 6
+    assert (moved["on add"].position, moved["on add"].original_position) == (2, 1)
+
+    changed = ("import math\n" + HEAD1_CALC).replace("a - b", "b - a")
+    head3 = life.push(*_owner_repo(), LIFE, None, {CALC: changed})
+    after = {c.body: c for c in pull.get_review_comments()}
+    assert (after["on add"].line, after["on add"].commit_id) == (2, head3)
+    for body in ("on sub's return", "on sub"):
+        outdated = after[body]
+        assert (outdated.position, outdated.line, outdated.commit_id) == (None, None, head2)
+        assert (outdated.original_line, outdated.original_commit_id) == (6, HEAD)
+    assert after["on sub"].start_line is None and after["on sub"].original_start_line == 5
+    assert len(after) == 3  # outdated comments are kept, never duplicated or dropped
+
+
+def test_files_of_the_base_branch_are_read_by_branch_or_sha(
+    life: FakeGitHub, base_url: str
+) -> None:
+    repo = pygithub(base_url).get_repo(REPO)
+    by_branch = repo.get_contents(CONFIG, ref="main")
+    by_sha = repo.get_contents(CONFIG, ref=BASE)
+    default_branch = httpx.get(
+        f"{base_url}/repos/{REPO}/contents/{CONFIG}", headers={"Authorization": f"token {TOKEN}"}
+    )
+
+    assert by_branch.decoded_content == by_sha.decoded_content == b"review:\n  drafts: true\n"
+    assert default_branch.status_code == 200
+    assert repo.get_contents(CONFIG, ref=HEAD).decoded_content == by_sha.decoded_content
+    assert repo.get_contents(CALC, ref="main").decoded_content == BASE_CALC.encode()
+    with pytest.raises(github.UnknownObjectException):
+        repo.get_contents(".github/missing.yml", ref="main")
+
+
+def test_closing_merged_or_not_and_reopening(life: FakeGitHub, base_url: str) -> None:
+    repo = pygithub(base_url).get_repo(REPO)
+    closed = life.close(*_owner_repo(), LIFE)
+    assert (closed["state"], closed["merged"]) == ("closed", False)
+    assert repo.get_pull(LIFE).closed_at is not None
+    assert pygithub(base_url).get_repo(REPO).open_issues_count == 1  # only NUMBER is open
+    life.reopen(*_owner_repo(), LIFE)
+    assert repo.get_pull(LIFE).state == "open"
+
+    life.close(*_owner_repo(), LIFE, merged=True)
+    merged = repo.get_pull(LIFE)
+    assert (merged.state, merged.merged, len(merged.merge_commit_sha)) == ("closed", True, 40)
+    with pytest.raises(ValueError, match="not closed without merging"):
+        life.reopen(*_owner_repo(), LIFE)
+    with pytest.raises(ValueError, match="already closed"):
+        life.close(*_owner_repo(), LIFE)
+    with pytest.raises(ValueError, match="was not seeded"):
+        life.push(*_owner_repo(), 999, None, {})
+
+
+# ---------------------------------------------------------------------------------------------
+# Permissions, reactions, labels, dismissals
+
+
+def test_collaborator_permission_roles_like_github(fake: FakeGitHub, base_url: str) -> None:
+    private = pull_seed(number=3)
+    private["base"] = {**private["base"], "repo": {"full_name": "acme/secret", "private": True}}
+    fake.seed_pull_request(private, [], {})
+    fake.set_permission(REPO, "maya", "maintain")
+    fake.set_permission(REPO, "tom", "triage")
+    repo = pygithub(base_url).get_repo(REPO)
+
+    assert [repo.get_collaborator_permission(u) for u in ("maya", "tom", "stranger", "acme")] == [
+        "write",
+        "read",
+        "read",
+        "admin",
+    ]
+    assert repo.get_collaborator_role_name("maya") == "maintain"
+    secret = pygithub(base_url).get_repo("acme/secret")
+    assert secret.get_collaborator_permission("stranger") == "none"
+    answer = httpx.get(
+        f"{base_url}/repos/{REPO}/collaborators/maya/permission",
+        headers={"Authorization": f"token {TOKEN}"},
+    ).json()
+    assert answer["user"]["login"] == "maya" and answer["user"]["permissions"]["maintain"]
+    assert not answer["user"]["permissions"]["admin"]
+    with pytest.raises(ValueError, match="permission must be one of"):
+        fake.set_permission(REPO, "maya", "owner")
+
+
+def test_reactions_on_a_users_comment_are_created_once(
+    fake: FakeGitHub, pull: github.PullRequest.PullRequest
+) -> None:
+    command = fake.add_issue_comment(*_owner_repo(), NUMBER, "/agent approve", login="maya")
+    comment = pull.get_issue_comment(command["id"])
+    first = comment.create_reaction("eyes")
+    again = comment.create_reaction("eyes")
+    thumbs = comment.create_reaction("+1")
+
+    assert (comment.user.login, comment.user.type, comment.body) == (
+        "maya",
+        "User",
+        "/agent approve",
+    )
+    assert first.id == again.id != thumbs.id
+    assert first.user.login == "prsaga[bot]"
+    posted = [r["status"] for r in fake.state()["requests"] if r["path"].endswith("/reactions")]
+    assert posted == [201, 200, 201]
+    assert [(r["comment_id"], r["content"]) for r in fake.state()["reactions"]] == [
+        (command["id"], "eyes"),
+        (command["id"], "+1"),
+    ]
+    with pytest.raises(github.GithubException) as invalid:
+        comment.create_reaction("thumbs-up")
+    assert invalid.value.status == 422
+
+
+def test_labels_are_added_listed_and_seeded(
+    fake: FakeGitHub, pull: github.PullRequest.PullRequest
+) -> None:
+    pull.add_to_labels("security", "performance")
+    pull.add_to_labels("security")
+    assert [label.name for label in pull.get_labels()] == ["security", "performance"]
+    assert [label.name for label in pull.base.repo.get_pull(NUMBER).labels] == [
+        "security",
+        "performance",
+    ]
+
+    seeded = fake.set_labels(*_owner_repo(), NUMBER, ["needs-review"])
+    assert [label["name"] for label in seeded] == ["needs-review"]
+    assert [label.name for label in pull.get_labels()] == ["needs-review"]
+    assert fake.state()["pulls"][0]["labels"] == ["needs-review"]
+    refused = httpx.post(
+        f"{pull.url.rsplit('/pulls/', 1)[0]}/issues/{NUMBER}/labels",
+        json={"labels": []},
+        headers={"Authorization": f"token {TOKEN}"},
+    )
+    assert refused.status_code == 422
+
+
+def test_only_approvals_and_change_requests_can_be_dismissed(
+    pull: github.PullRequest.PullRequest,
+) -> None:
+    blocking = pull.create_review(body="Please fix", event="REQUEST_CHANGES")
+    blocking.dismiss("A newer push addressed this")
+    assert pull.get_review(blocking.id).state == "DISMISSED"
+
+    approval = pull.create_review(event="APPROVE")
+    assert approval.state == "APPROVED"
+    comment = pull.create_review(body="fyi", event="COMMENT")
+    for review, state in ((comment, "commented"), (blocking, "dismissed")):
+        with pytest.raises(github.GithubException) as refused:
+            review.dismiss("no")
+        assert refused.value.status == 422
+        assert refused.value.data["errors"] == [f"Can not dismiss a {state} pull request review"]
+
+
+# ---------------------------------------------------------------------------------------------
+# GitHub Apps: JWTs, installations, installation tokens and check runs
+
+APP_ID = 1001
+INSTALLATION = 77
+
+
+class Clock:
+    """A clock the test moves on: the fake's notion of now for tokens and JWTs."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app_fake(clock: Clock) -> FakeGitHub:
+    fake = FakeGitHub(TOKEN, clock=clock)
+    fake.seed_pull_request(pull_seed(), [APP_FILE], {"src/app.py": "import os\n"})
+    other = pull_seed(number=2)
+    other["base"] = {**other["base"], "repo": {"full_name": "acme/other"}}
+    fake.seed_pull_request(other, [], {})
+    secret = pull_seed(number=3)
+    secret["base"] = {**secret["base"], "repo": {"full_name": "acme/secret", "private": True}}
+    fake.seed_pull_request(secret, [], {})
+    fake.register_app(APP_ID, rsa_keys().public_pem, {INSTALLATION: [REPO]})
+    return fake
+
+
+@pytest.fixture
+def app_client(app_fake: FakeGitHub) -> TestClient:
+    """The App fake in process (no server thread): for tests that speak plain HTTP."""
+    return TestClient(app_fake.app)
+
+
+def _bearer(credential: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {credential}"}
+
+
+def _new_token(client: TestClient, body: dict[str, Any] | None = None) -> Any:
+    return client.post(
+        f"/app/installations/{INSTALLATION}/access_tokens",
+        json=body or {},
+        headers=_bearer(app_jwt(APP_ID, rsa_keys())),
+    )
+
+
+def test_an_apps_jwt_opens_the_app_endpoints_and_nothing_else(app_client: TestClient) -> None:
+    jwt_auth = _bearer(app_jwt(APP_ID, rsa_keys()))
+    client = app_client
+    installation = client.get(f"/repos/{REPO}/installation", headers=jwt_auth)
+    by_id = client.get(f"/app/installations/{INSTALLATION}", headers=jwt_auth)
+    not_installed = client.get("/repos/acme/other/installation", headers=jwt_auth)
+    as_jwt = client.get(f"/repos/{REPO}", headers=jwt_auth)
+    as_token = client.get(f"/app/installations/{INSTALLATION}", headers=_bearer(TOKEN))
+
+    assert (installation.json()["id"], installation.json()["app_id"]) == (INSTALLATION, APP_ID)
+    assert installation.json()["account"]["login"] == "acme"
+    assert by_id.json()["permissions"]["checks"] == "write"
+    assert not_installed.status_code == 404
+    assert (as_jwt.status_code, as_jwt.json()["message"]) == (
+        403,
+        "Resource not accessible by integration",
+    )
+    assert (as_token.status_code, as_token.json()["message"]) == (
+        401,
+        "A JSON web token could not be decoded",
+    )
+
+
+@pytest.mark.parametrize(
+    ("make_jwt", "status", "message"),
+    [
+        (
+            lambda now: app_jwt(APP_ID, rsa_keys(), issued=now - 900),
+            401,
+            "'Expiration time' claim ('exp') must be a numeric value representing the future "
+            "time at which the assertion expires",
+        ),
+        (
+            lambda now: app_jwt(APP_ID, rsa_keys(), issued=now, lifetime=900),
+            401,
+            "'Expiration time' claim ('exp') is too far in the future",
+        ),
+        (
+            lambda now: app_jwt(APP_ID, rsa_keys(), issued=now + 120),
+            401,
+            "'Issued at' claim ('iat') must be an Integer representing the time that the "
+            "assertion was issued",
+        ),
+        (
+            lambda now: app_jwt(APP_ID, rsa_keys("stranger"), issued=now),
+            401,
+            "A JSON web token could not be decoded",
+        ),
+        (lambda now: app_jwt(APP_ID + 1, rsa_keys(), issued=now), 404, "Integration not found"),
+        (
+            lambda now: "eyJhbGciOiJIUzI1NiJ9.e30.bm90LWEtc2lnbmF0dXJl",
+            401,
+            "A JSON web token could not be decoded",
+        ),
+    ],
+    ids=["expired", "too-long", "issued-later", "wrong-key", "unknown-app", "hs256"],
+)
+def test_a_bad_jwt_is_refused_with_githubs_message(
+    app_client: TestClient,
+    clock: Clock,
+    make_jwt: Any,
+    status: int,
+    message: str,
+) -> None:
+    response = app_client.get(
+        f"/app/installations/{INSTALLATION}", headers=_bearer(make_jwt(clock.now))
+    )
+    assert (response.status_code, response.json()["message"]) == (status, message)
+
+
+def test_installation_tokens_reach_their_repositories_until_they_expire(
+    app_fake: FakeGitHub, app_client: TestClient, clock: Clock
+) -> None:
+    client = app_client
+    issued = _new_token(client)
+    token = issued.json()["token"]
+    auth = {"Authorization": f"token {token}"}
+    own = client.get(f"/repos/{REPO}/pulls/{NUMBER}", headers=auth)
+    public = client.get("/repos/acme/other/pulls/2", headers=auth)
+    private = client.get("/repos/acme/secret/pulls/3", headers=auth)
+    clock.now += 3601
+    expired = client.get(f"/repos/{REPO}/pulls/{NUMBER}", headers=auth)
+
+    assert issued.status_code == 201
+    assert token.startswith("ghs_") and len(token) == 40
+    expires = datetime.fromisoformat(issued.json()["expires_at"].replace("Z", "+00:00"))
+    assert 3590 < expires.timestamp() - (clock.now - 3601) <= 3600
+    assert issued.json()["permissions"]["pull_requests"] == "write"
+    assert own.status_code == 200
+    assert (public.status_code, public.json()["message"]) == (
+        403,
+        "Resource not accessible by integration",
+    )
+    assert private.status_code == 404
+    assert (expired.status_code, expired.json()["message"]) == (401, "Bad credentials")
+    state = json.dumps(app_fake.state())
+    assert token not in state and "PUBLIC KEY" not in state
+    assert app_fake.state()["apps"] == [
+        {
+            "app_id": APP_ID,
+            "slug": "prsaga",
+            "installations": [
+                {
+                    "id": INSTALLATION,
+                    "repositories": [REPO],
+                    "permissions": app_fake.state()["apps"][0]["installations"][0]["permissions"],
+                    "tokens_issued": 1,
+                }
+            ],
+        }
+    ]
+
+
+def test_a_token_can_be_narrowed_but_not_widened(app_client: TestClient) -> None:
+    narrowed = _new_token(app_client, {"permissions": {"pull_requests": "read"}})
+    wider = _new_token(app_client, {"permissions": {"administration": "write"}})
+    elsewhere = _new_token(app_client, {"repositories": ["other"]})
+    listed = _new_token(app_client, {"repositories": ["widgets"]})
+
+    assert narrowed.json()["permissions"] == {"pull_requests": "read"}
+    assert (wider.status_code, wider.json()["message"]) == (
+        422,
+        "The permissions requested are not granted to this installation.",
+    )
+    assert elsewhere.status_code == 422
+    assert [r["full_name"] for r in listed.json()["repositories"]] == [REPO]
+
+
+def test_check_runs_are_for_apps_and_accumulate_annotations(app_fake: FakeGitHub) -> None:
+    def annotations(start: int, count: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "path": "src/app.py",
+                "start_line": line,
+                "end_line": line,
+                "annotation_level": "warning",
+                "message": f"finding {line}",
+            }
+            for line in range(start, start + count)
+        ]
+
+    with serve_in_thread(app_fake) as base_url:
+        with pytest.raises(github.GithubException) as plain:
+            pygithub(base_url).get_repo(REPO).create_check_run("prsaga/review", HEAD)
+        repo = installation_github(base_url, APP_ID, rsa_keys(), INSTALLATION).get_repo(REPO)
+        run = repo.create_check_run(
+            "prsaga/review",
+            HEAD,
+            status="in_progress",
+            output={"title": "Reviewing", "summary": "…", "annotations": annotations(1, 50)},
+        )
+        with pytest.raises(github.GithubException) as too_many:
+            run.edit(output={"title": "x", "summary": "y", "annotations": annotations(1, 51)})
+        run.edit(
+            conclusion="failure",
+            output={"title": "80 findings", "summary": "Done", "annotations": annotations(51, 30)},
+        )
+        second = repo.create_check_run("prsaga/review", HEAD, conclusion="success")
+        latest = list(repo.get_commit(HEAD).get_check_runs())
+        every = list(repo.get_commit(HEAD).get_check_runs(filter="all"))
+        stored = repo.get_check_run(run.id)
+        listed = list(stored.get_annotations())
+
+    assert (plain.value.status, plain.value.data["message"]) == (
+        403,
+        "You must authenticate via a GitHub App.",
+    )
+    assert (too_many.value.status, too_many.value.data["message"]) == (
+        422,
+        "Invalid request.\n\nNo more than 50 items are allowed; 51 were supplied.",
+    )
+    assert (stored.status, stored.conclusion, stored.output.title) == (
+        "completed",
+        "failure",
+        "80 findings",
+    )
+    assert stored.completed_at is not None and stored.app.id == APP_ID
+    assert stored.output.annotations_count == len(listed) == 80
+    assert [a.start_line for a in listed] == list(range(1, 81))
+    assert [r.id for r in latest] == [second.id]
+    assert [r.id for r in every] == [second.id, run.id]
+    assert stored.pull_requests[0].number == NUMBER
+    assert [len(r["annotations"]) for r in app_fake.state()["check_runs"]] == [80, 0]
+
+
+def test_pull_requests_apps_and_roles_are_seeded_over_the_admin_api(clock: Clock) -> None:
+    fake = FakeGitHub(None, clock=clock)
+    calc = {"filename": CALC, "status": "modified", "additions": 4, "deletions": 0, "changes": 4}
+    with serve_in_thread(fake) as base_url, httpx.Client(base_url=base_url) as admin:
+        admin.post(
+            "/_fake/pulls",
+            json={
+                "pull": pull_seed(),
+                "files": [{**calc, "patch": HEAD1_PATCH}],
+                "contents": {CALC: HEAD1_CALC},
+                "base_contents": {CONFIG: "x: 1\n", CALC: BASE_CALC},
+            },
+        ).raise_for_status()
+        registered = admin.post(
+            "/_fake/apps",
+            json={
+                "app_id": APP_ID,
+                "public_key_pem": rsa_keys().public_pem,
+                "installations": {str(INSTALLATION): [REPO]},
+            },
+        )
+        pushed = admin.post(
+            f"/_fake/pulls/{REPO}/{NUMBER}/push",
+            json={"contents": {CALC: BASE_CALC, "src/new.py": "x = 1\n"}, "message": "Revert"},
+        )
+        commented = admin.post(
+            f"/_fake/pulls/{REPO}/{NUMBER}/comments",
+            json={"body": "/agent review", "login": "maya"},
+        )
+        admin.put(f"/_fake/permissions/{REPO}/maya", json={"permission": "write"})
+        admin.put(f"/_fake/pulls/{REPO}/{NUMBER}/labels", json={"labels": ["security"]})
+        closed = admin.post(f"/_fake/pulls/{REPO}/{NUMBER}/close", json={"merged": True})
+        bad = admin.post(f"/_fake/pulls/{REPO}/{NUMBER + 1}/push", json={})
+        plain = httpx.get(f"{base_url}/repos/{REPO}", headers={"Authorization": "token x"})
+        repo = installation_github(base_url, APP_ID, rsa_keys(), INSTALLATION).get_repo(REPO)
+        files = {f.filename: f.status for f in repo.get_pull(NUMBER).get_files()}
+        permission = repo.get_collaborator_permission("maya")
+
+    assert registered.status_code == pushed.status_code == commented.status_code == 201
+    assert files == {"src/new.py": "added"}  # calc.py is back to the base's content
+    assert commented.json()["comment"]["user"]["login"] == "maya"
+    assert closed.json()["pull"]["merged"] is True
+    assert bad.status_code == 400 and "was not seeded" in bad.json()["message"]
+    assert plain.status_code == 401  # no plain token: only the App's credentials open the API
+    assert permission == "write"
+    state = fake.state()
+    assert state["pulls"][0]["commits"] == [HEAD, pushed.json()["sha"]]
+    assert state["pulls"][0]["labels"] == ["security"]
+    assert state["permissions"] == {REPO: {"maya": "write"}}
+
+
+def test_main_can_register_an_app_instead_of_a_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(
+        github_fake_main.uvicorn, "run", lambda app, **kwargs: served.update(app=app, **kwargs)
+    )
+    monkeypatch.delenv("PRSAGA_TEST_FAKE_TOKEN", raising=False)
+    key_file = tmp_path / "app.pub.pem"
+    key_file.write_text(rsa_keys().public_pem)
+    app_args = ["--token-env", "PRSAGA_TEST_FAKE_TOKEN", "--app-id", str(APP_ID)]
+    app_args += ["--app-public-key", str(key_file), "--seed", "demo"]
+
+    assert github_fake_main.main([*app_args, "--installation", "seven=psf/requests"]) == 2
+    assert github_fake_main.main([*app_args, "--installation", "7=psf/requests"]) == 0
+    client = TestClient(served["app"])
+    installation = client.get(
+        "/repos/psf/requests/installation", headers=_bearer(app_jwt(APP_ID, rsa_keys()))
+    )
+    assert installation.status_code == 200 and installation.json()["id"] == 7
+    assert (
+        client.get("/repos/psf/requests", headers={"Authorization": "token x"}).status_code == 401
+    )

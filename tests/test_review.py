@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,11 @@ from prsaga.models import Finding, Severity
 from prsaga.review import (
     MAX_COMMENT_CHARS,
     AgentSummary,
-    conclude,
+    finding_marker,
     keep_worst,
     merge_findings,
     plan_review,
+    render_comment,
     render_summary,
     review_marker,
     status_description,
@@ -128,12 +130,9 @@ def test_huge_summary_is_truncated_but_keeps_its_marker(files_02):
     assert body.endswith(review_marker("key-abcdefgh"))
 
 
-def test_conclusion_fails_only_on_high_or_worse():
-    assert conclude([]) == ("success", "no findings")
-    assert conclude([finding("a", 1, severity=Severity.MEDIUM)])[0] == "success"
-    state, text = conclude([finding("a", 1), finding("b", 2, severity=Severity.CRITICAL)])
-    assert (state, text) == ("failure", "2 findings; worst is critical")
+def test_status_descriptions_fit_githubs_limit():
     assert len(status_description("x" * 500)) == 140
+    assert status_description("short") == "short"
 
 
 def test_keep_worst_bounds_what_travels_in_history():
@@ -161,3 +160,198 @@ def test_folded_lines_beyond_the_cap_are_counted(files_02):
         omitted=4,
     )
     assert "4 lower-ranked findings were left out" in body
+
+
+# --- cross-agent deduplication, ranking, suggestions, masking ---
+
+
+def claude(path: str, line: int | None, title: str, **kw: object) -> Finding:
+    values: dict[str, object] = {
+        "agent": "claude-correctness",
+        "tool": "claude-sonnet-4-5",
+        "rule": "correctness/correctness",
+        "category": "correctness",
+        "severity": Severity.LOW,
+        "message": "model explanation",
+    }
+    values.update(kw)
+    return finding(path, line, title=title, **values)
+
+
+def test_the_same_problem_from_two_agents_is_one_finding_with_a_note():
+    ruff = finding("app.py", 3, severity=Severity.LOW, title="`os` imported but unused")
+    model = claude("app.py", 3, "Unused import `os`", suggestion="")
+    for order in ([ruff, model], [model, ruff]):
+        [merged] = merge_findings([order])
+        # Same severity: the one with a suggestion speaks for both.
+        assert (merged.agent, merged.suggestion) == ("claude-correctness", "")
+        assert merged.message == "model explanation\n\nAlso reported by offline (`ruff` F401)."
+
+
+def test_the_more_severe_duplicate_wins_whatever_the_order():
+    scanner = finding(
+        "cfg.py",
+        8,
+        rule="AWS Access Key",
+        tool="detect-secrets",
+        severity=Severity.CRITICAL,
+        title="Possible secret committed: AWS Access Key",
+    )
+    model = claude(
+        "cfg.py",
+        7,
+        "Hardcoded AWS access key",
+        end_line=9,
+        category="security",
+        severity=Severity.HIGH,
+        suggestion="KEY = os.environ['AWS_ACCESS_KEY_ID']",
+    )
+    assert merge_findings([[scanner], [model]]) == merge_findings([[model], [scanner]])
+    [merged] = merge_findings([[model], [scanner]])
+    assert (merged.tool, merged.severity) == ("detect-secrets", Severity.CRITICAL)
+    assert "Also reported by claude-correctness (`claude-sonnet-4-5` correctness/correctness)" in (
+        merged.message
+    )
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        # Same line, different problems (ruff gives no category: only the titles can tell).
+        (
+            claude(
+                "db.py",
+                4,
+                "SQL injection via string formatting",
+                agent="claude-security",
+                rule="security/security",
+                category="security",
+            ),
+            finding(
+                "db.py",
+                4,
+                rule="F841",
+                title="Local variable `query` is assigned to but never used",
+            ),
+        ),
+        # Similar titles, lines apart.
+        (claude("a.py", 10, "Missing await on coroutine"), claude("a.py", 30, "Missing await")),
+        # Similar titles, different kinds of problem.
+        (
+            claude(
+                "a.py",
+                5,
+                "Slow loop over rows",
+                agent="claude-performance",
+                rule="performance/performance",
+                category="performance",
+            ),
+            claude("a.py", 5, "Loop over rows skips the last", category="correctness"),
+        ),
+        # Two rules of one tool are two problems, however alike their titles.
+        (
+            finding("a.py", 1, rule="E711", title="Comparison to `None` should be `is`"),
+            finding("a.py", 1, rule="E712", title="Comparison to `True` should be `is`"),
+        ),
+        # A file-level finding and a line finding.
+        (finding("a.py", None), finding("a.py", 1)),
+    ],
+)
+def test_different_problems_are_all_kept(a, b):
+    assert len(merge_findings([[a, b]])) == 2
+
+
+def test_folded_lines_and_ranges_count_as_overlap():
+    folded = finding(
+        "a.py",
+        3,
+        rule="F841",
+        title="Local variable `x` is assigned to but never used",
+        also_on_lines=[40, 41],
+    )
+    model = claude("a.py", 38, "Variable `x` assigned but never used", end_line=41)
+    [merged] = merge_findings([[folded, model]])
+    assert merged.rule == "F841" and "Also reported by claude-correctness" in merged.message
+
+
+def test_exact_duplicates_from_overlapping_batches_add_no_note():
+    a = claude("a.py", 5, "Off-by-one in range")
+    [merged] = merge_findings([[a], [a.model_copy()]])
+    assert merged == a
+
+
+def test_the_note_fits_the_message_limit():
+    long = claude("a.py", 5, "Off-by-one in range", message="x" * 4000, severity=Severity.HIGH)
+    other = finding("a.py", 5, title="Off by one in range")
+    [merged] = merge_findings([[long, other]])
+    assert len(merged.message) <= 4000
+    assert merged.message.endswith("Also reported by offline (`ruff` F401).")
+
+
+def test_ranking_is_by_severity_then_file_and_line():
+    findings = [
+        claude("b.py", 1, "One", severity=Severity.LOW),
+        claude("a.py", 9, "Two", severity=Severity.HIGH),
+        claude("a.py", 2, "Three", severity=Severity.HIGH),
+        claude("a.py", None, "Four", severity=Severity.CRITICAL),
+    ]
+    assert [f.title for f in merge_findings([findings])] == ["Four", "Three", "Two", "One"]
+
+
+def test_a_suggestion_renders_as_a_github_suggestion_block(files_02):
+    path = next(iter(files_02))
+    hunk = files_02[path].hunks[-1]
+    first = hunk.new_start
+    plain = claude(path, first, "Simplify", end_line=first + 1, suggestion="a = 1\nb = 2\n")
+    fenced = claude(path, first + 5, "Doc", suggestion="```python\nx\n```")
+    blank = claude(path, first + 8, "Whitespace-only line", suggestion="")
+    plan = plan_review([plain, fenced, blank], files_02, max_inline=5)
+    bodies = [comment.body.rsplit("\n\n<!-- prsaga:finding ", 1)[0] for _, comment in plan.inline]
+    assert bodies[0].endswith("\n\n```suggestion\na = 1\nb = 2\n```")
+    assert plan.inline[0][1].start_line == first  # the block replaces exactly that range
+    assert bodies[1].endswith("\n\n````suggestion\n```python\nx\n```\n````")
+    # An empty replacement is one empty line, not a deletion of the line.
+    assert bodies[2].endswith("\n\n```suggestion\n\n```")
+    assert all(comment.body.endswith(finding_marker(finding)) for finding, comment in plan.inline)
+
+
+def test_no_suggestion_block_when_the_range_cannot_be_kept(files_02):
+    path = next(iter(files_02))
+    last = max(files_02[path].commentable_lines())
+    too_long = claude(path, last, "Rewrite", end_line=last + 5, suggestion="new code")
+    [(_, comment)] = plan_review([too_long], files_02, max_inline=5).inline
+    assert (comment.start_line, comment.line) == (None, last)
+    assert "suggestion" not in comment.body
+    assert "suggestion" not in render_comment(claude(path, None, "File-level", suggestion="x"))
+
+
+def test_rendered_comments_and_summaries_never_echo_a_secret(files_02):
+    token = "ghp" + "_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+    path = next(iter(files_02))
+    line = min(files_02[path].added_lines())
+    leaky = claude(
+        path,
+        line,
+        "Token committed",
+        message=f"The token {token} is committed.",
+        suggestion=f'TOKEN = "{token}"',
+    )
+    body = render_comment(leaky)
+    assert token not in body and "ghp_aB****" in body
+    plan = plan_review([leaky.model_copy(update={"line": None})], files_02, max_inline=5)
+    summary = render_summary(
+        review_key="key-secret", head_sha="d" * 40, plan=plan, agents=[], workflow_url=None
+    )
+    assert token not in summary and "ghp_aB****" in summary
+    assert summary.endswith(review_marker("key-secret"))
+
+
+def test_merging_many_findings_stays_fast():
+    findings = [
+        finding("big.py", n, rule=f"R{n % 7}", agent=f"agent-{n % 3}", title=f"Issue {n}")
+        for n in range(1, 3001)
+    ]
+    started = time.perf_counter()
+    merged = merge_findings([findings])
+    assert len(merged) == 3000  # different lines: nothing to fold
+    assert time.perf_counter() - started < 2

@@ -46,12 +46,11 @@ HANDLED = {
     "pull_request/reopened.payload.json": "reopened",
     "pull_request/closed.payload.json": "closed",
     "pull_request/ready_for_review.payload.json": "ready_for_review",
+    "pull_request/labeled.payload.json": "labeled",
     "pull_request/robvanderleek-create-issue-branch__pull_request.closed.json": "closed",
 }
 IGNORED = [
     "pull_request/angular-github-robot__pull_request.edited.json",
-    "issue_comment/created.payload.json",
-    "issue_comment/go-playground-webhooks__pull-request-issue-comment.json",
     "push/payload.json",
     "ping/payload.json",
 ]
@@ -136,6 +135,10 @@ def expected_routing(name: str, delivery_id: str = DELIVERY_ID) -> tuple[PullReq
         "head_sha": payload["pull_request"]["head"]["sha"],
         "sender": payload["sender"]["login"],
         "source": "webhook",
+        "label": (payload.get("label") or {}).get("name"),
+        "full": False,
+        "installation_id": (payload.get("installation") or {}).get("id"),
+        "received_at": None,
     }
     return pr, event
 

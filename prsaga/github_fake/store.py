@@ -18,13 +18,39 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from prsaga.github_fake.apps import (
+    DEFAULT_APP_PERMISSIONS,
+    DEFAULT_TOKEN_TTL_SECONDS,
+    App,
+    AuthError,
+    Installation,
+    IssuedToken,
+    Principal,
+    load_public_key,
+    looks_like_jwt,
+    narrowed_permissions,
+    narrowed_repositories,
+    new_installation_token,
+    token_digest,
+    verify_app_jwt,
+)
+from prsaga.github_fake.gitdata import (
+    Commit,
+    changed_files,
+    commits_between,
+    git_blob_sha,
+    map_line,
+    merge_base,
+    new_commit_sha,
+)
 
 CANONICAL_API_URL = "https://api.github.com"
 CANONICAL_WEB_URL = "https://github.com"
@@ -42,6 +68,36 @@ MAX_PULL_FILES = 3000
 MAX_CONTENT_BYTES = 1024 * 1024
 """Above 1 MB the contents API answers ``encoding: "none"`` and an empty ``content``."""
 MAX_STATUS_DESCRIPTION = 140
+MAX_COMPARE_FILES = 300
+"""The compare API lists at most 300 files."""
+ROLES = ("none", "read", "triage", "write", "maintain", "admin")
+"""Repository roles, weakest first."""
+LEGACY_PERMISSIONS = {
+    "none": "none",
+    "read": "read",
+    "triage": "read",
+    "write": "write",
+    "maintain": "write",
+    "admin": "admin",
+}
+"""The collaborator-permission API's ``permission``: maintain reads as write, triage as read."""
+REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
+CHECK_STATUSES = ("queued", "in_progress", "completed")
+CHECK_CONCLUSIONS = (
+    "action_required",
+    "cancelled",
+    "failure",
+    "neutral",
+    "success",
+    "skipped",
+    "timed_out",
+)
+ANNOTATION_LEVELS = ("notice", "warning", "failure")
+MAX_ANNOTATIONS_PER_REQUEST = 50
+MAX_CHECK_OUTPUT_CHARS = 65535
+
+_BOOKKEEPING_KEYS = frozenset({"_pull", "_ref", "_comment", "_annotations"})
+"""Keys the store adds to GitHub's objects for itself (never sent)."""
 
 # The example values the templates are filled from (GitHub's docs use octocat/Hello-World).
 _TEMPLATE_FULL_NAME = "octocat/Hello-World"
@@ -86,11 +142,6 @@ def _to_sentence(parts: list[str]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Small pure helpers
-
-
-def git_blob_sha(data: bytes) -> str:
-    """The git object id of a blob with this content (what GitHub calls a file's ``sha``)."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 def legacy_node_id(type_name: str, object_id: int | str) -> str:
@@ -321,25 +372,24 @@ def _optional_int(comment: Mapping[str, Any], key: str) -> int | None:
 
 @dataclass
 class HeadCommit:
-    """A head commit of a pull request: its diff against the base, and its file contents."""
+    """A head of a pull request: the pull request's files (its diff against the base) there."""
 
     sha: str
-    parent_sha: str
     files: list[dict[str, Any]]
     diffs: dict[str, FileDiff]
-    message: str
-    author: dict[str, Any]
-    date: str
 
 
 @dataclass
 class PullRecord:
-    """A seeded pull request and every head it has had (re-seeding is a ``synchronize``)."""
+    """A seeded pull request, every head it has had, and its current history."""
 
     full_name: str
     number: int
     pull: dict[str, Any]
     heads: dict[str, HeadCommit] = field(default_factory=dict)
+    commits: list[str] = field(default_factory=list)
+    """The pull request's commits on top of its base, oldest first (what a push appends to)."""
+    labels: list[str] = field(default_factory=list)
 
     @property
     def head(self) -> HeadCommit:
@@ -404,18 +454,41 @@ class Store:
     every public method takes the lock.
     """
 
-    def __init__(self, *, bot_login: str, rate_limit: int) -> None:
+    def __init__(
+        self,
+        *,
+        bot_login: str,
+        rate_limit: int,
+        clock: Callable[[], float] = time.time,
+        installation_token_ttl: float = DEFAULT_TOKEN_TTL_SECONDS,
+    ) -> None:
         self._lock = threading.RLock()
+        self._clock = clock
+        self.installation_token_ttl = installation_token_ttl
+        """Seconds a new installation token lives (tests shorten it to see PyGithub refresh)."""
         self._next_id = 1_000_001
         # One counter for every kind of object: a review id passed where a comment id is
         # expected then finds nothing, as it would on GitHub.
         self._repositories: dict[str, dict[str, Any]] = {}
         self._pulls: dict[tuple[str, int], PullRecord] = {}
-        self._contents: dict[tuple[str, str], dict[str, bytes]] = {}
+        self._commits: dict[str, dict[str, Commit]] = {}
+        """Every commit of each repository by SHA: force-pushed ones stay, as on GitHub."""
+        self._branches: dict[str, dict[str, str]] = {}
+        self._labels: dict[str, dict[str, dict[str, Any]]] = {}
+        self._roles: dict[str, dict[str, str]] = {}
+        """Collaborator roles per repository, by lower-cased login."""
         self._reviews: dict[int, dict[str, Any]] = {}
         self._review_comments: dict[int, dict[str, Any]] = {}
         self._statuses: list[dict[str, Any]] = []
         self._issue_comments: dict[int, dict[str, Any]] = {}
+        self._reactions: dict[int, dict[str, Any]] = {}
+        self._check_runs: dict[int, dict[str, Any]] = {}
+        self._check_suites: dict[tuple[str, str, int], int] = {}
+        self._apps: dict[int, App] = {}
+        self._installations: dict[int, Installation] = {}
+        self._tokens: dict[str, IssuedToken] = {}
+        self._user_ids: dict[str, int] = {}
+        """Installation tokens by SHA-256 digest: the store never holds a token itself."""
         self._requests: list[dict[str, Any]] = []
         self._faults: list[Fault] = []
         self._rate_limit = rate_limit
@@ -522,6 +595,8 @@ class Store:
         pull: Mapping[str, Any],
         files: Sequence[Mapping[str, Any]],
         contents: Mapping[str, bytes | str],
+        *,
+        base_contents: Mapping[str, bytes | str] | None = None,
     ) -> dict[str, Any]:
         """Add (or move to a new head) a pull request; see ``FakeGitHub.seed_pull_request``."""
         try:
@@ -535,10 +610,7 @@ class Store:
             ) from missing
         if "/" not in full_name:
             raise ValueError(f"base.repo.full_name must be OWNER/REPO, got {full_name!r}")
-        blobs = {
-            path: data.encode("utf-8") if isinstance(data, str) else bytes(data)
-            for path, data in contents.items()
-        }
+        blobs = _blobs(contents)
         with self._lock:
             known = self._repositories.get(full_name)
             repo_overlay = pull["base"]["repo"]
@@ -557,22 +629,227 @@ class Store:
             built = self._pull_object(
                 full_name, number, head_sha, base_sha, repository, pull, file_items
             )
+            base = self._base_commit(full_name, base_sha, _blobs(base_contents or {}))
+            self._branches[full_name][built["base"]["ref"]] = base_sha
+            tree = {**base.tree, **blobs}
+            for item in file_items:
+                if item["status"] == "removed":
+                    tree.pop(item["filename"], None)
+            self._commits[full_name][head_sha] = Commit(
+                sha=head_sha,
+                parents=(base_sha,),
+                tree=tree,
+                message=str(built["title"]),
+                author=built["user"],
+                date=built["updated_at"],
+                files=file_items,
+            )
+            old_head = None if record is None else record.pull["head"]["sha"]
             if record is None:
                 record = PullRecord(full_name, number, built)
                 self._pulls[(full_name, number)] = record
             else:
                 record.pull = built
-            record.heads[head_sha] = HeadCommit(
-                sha=head_sha,
-                parent_sha=base_sha,
-                files=file_items,
-                diffs={item["filename"]: FileDiff.parse(item.get("patch")) for item in file_items},
-                message=str(built["title"]),
-                author=built["user"],
-                date=built["updated_at"],
-            )
-            self._contents[(full_name, head_sha)] = blobs
+            record.commits = [head_sha]
+            self._move_head(record, old_head, HeadCommit(head_sha, file_items, _diffs(file_items)))
             return copy.deepcopy(built)
+
+    def _base_commit(self, full_name: str, sha: str, blobs: Mapping[str, bytes]) -> Commit:
+        """The base commit of a pull request (a root: its own history is not modelled)."""
+        commits = self._commits.setdefault(full_name, {})
+        self._branches.setdefault(full_name, {})
+        base = commits.get(sha)
+        if base is None:
+            owner = self._repositories[full_name]["owner"]
+            date = github_timestamp(datetime.now(UTC))
+            base = Commit(sha, (), {}, "Base commit", owner, date, files=[])
+            commits[sha] = base
+        base.tree.update(blobs)
+        return base
+
+    def _move_head(self, record: PullRecord, old_sha: str | None, head: HeadCommit) -> None:
+        """Make ``head`` the pull request's head and re-anchor its review comments there."""
+        record.heads[head.sha] = head
+        record.pull["head"]["sha"] = head.sha
+        record.pull.update(_pull_links(record.full_name, record.number, head.sha))
+        record.pull.update(
+            additions=sum(item["additions"] for item in head.files),
+            deletions=sum(item["deletions"] for item in head.files),
+            changed_files=len(head.files),
+            commits=len(record.commits),
+        )
+        self._branches[record.full_name][record.pull["head"]["ref"]] = head.sha
+        if old_sha is not None and old_sha != head.sha:
+            for comment in _of_pull(self._review_comments, record):
+                self._reanchor(record, comment, head)
+
+    def _reanchor(self, record: PullRecord, comment: dict[str, Any], head: HeadCommit) -> None:
+        """Follow a review comment to a new head, or mark it outdated as GitHub does.
+
+        A comment stays current when its lines are untouched by the push and still shown by
+        the pull request's new diff: its ``line`` and ``position`` move with them and
+        ``commit_id`` becomes the new head. Otherwise GitHub keeps it with ``position`` and
+        ``line`` set to ``null`` (the ``original_*`` fields keep where it was written).
+        """
+        if comment["position"] is None:
+            return  # already outdated: GitHub never revives it
+        commits = self._commits[record.full_name]
+        path = comment["path"]
+        old_blob = commits[comment["commit_id"]].tree.get(path)
+        new_blob = commits[head.sha].tree.get(path)
+        old_diff = record.heads[comment["commit_id"]].diffs.get(path)
+        new_diff = head.diffs.get(path)
+
+        def follow(side: str | None, number: int | None) -> DiffLine | None:
+            if side is None or number is None or new_diff is None:
+                return None
+            moved: int | None = number
+            if side == "RIGHT":  # LEFT lines belong to the base, which a push does not change
+                if old_blob is not None and new_blob is not None:
+                    moved = map_line(old_blob, new_blob, number)
+                elif old_diff is None or old_diff.patch_lines != new_diff.patch_lines:
+                    moved = None  # contents unknown: only an identical diff keeps the line
+            return None if moved is None else new_diff.find(side, moved)
+
+        end = follow(comment["side"], comment["line"])
+        start = follow(comment["start_side"], comment["start_line"])
+        if end is None or (comment["start_line"] is not None and start is None):
+            comment.update(position=None, line=None, start_line=None)
+            return
+        comment.update(
+            position=end.position,
+            line=end.new_line if comment["side"] == "RIGHT" else end.old_line,
+            commit_id=head.sha,
+        )
+        if start is not None:
+            comment["start_line"] = (
+                start.new_line if comment["start_side"] == "RIGHT" else start.old_line
+            )
+
+    def push(
+        self,
+        owner: str,
+        repo: str,
+        number: int,
+        files: Sequence[Mapping[str, Any]] | None,
+        contents: Mapping[str, bytes | str | None] | None,
+        *,
+        force: bool = False,
+        message: str | None = None,
+    ) -> str:
+        """Add a commit to a pull request's branch; see ``FakeGitHub.push``."""
+        with self._lock:
+            record = self._record_or_value_error(owner, repo, number)
+            full_name = record.full_name
+            commits = self._commits[full_name]
+            old_sha = record.pull["head"]["sha"]
+            base_sha = record.pull["base"]["sha"]
+            tree = dict(commits[old_sha].tree)
+            for path, data in (contents or {}).items():
+                if data is None:
+                    tree.pop(path, None)
+                else:
+                    tree[path] = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+            parent = base_sha if force else old_sha
+            message = message or f"Commit {len(record.commits) + 1} of #{number}"
+            sha = new_commit_sha(full_name, parent, message, str(self._new_id()))
+            if files is None:
+                files = changed_files(commits[base_sha].tree, tree)
+            file_items = [self._file_item(full_name, sha, item, tree) for item in files]
+            now = github_timestamp(datetime.now(UTC))
+            commits[sha] = Commit(sha, (parent,), tree, message, record.pull["user"], now)
+            record.commits = [sha] if force else [*record.commits, sha]
+            record.pull["updated_at"] = now
+            self._move_head(record, old_sha, HeadCommit(sha, file_items, _diffs(file_items)))
+            return sha
+
+    def close_pull_request(
+        self, owner: str, repo: str, number: int, *, merged: bool
+    ) -> dict[str, Any]:
+        """Close a pull request, merged or not; see ``FakeGitHub.close``."""
+        with self._lock:
+            record = self._record_or_value_error(owner, repo, number)
+            if record.pull["state"] == "closed":
+                raise ValueError(f"{record.full_name}#{number} is already closed")
+            now = github_timestamp(datetime.now(UTC))
+            record.pull.update(state="closed", closed_at=now, updated_at=now, mergeable=None)
+            if merged:
+                head_sha = record.pull["head"]["sha"]
+                record.pull.update(
+                    merged=True,
+                    merged_at=now,
+                    merged_by=record.pull["base"]["repo"]["owner"],
+                    merge_commit_sha=new_commit_sha(record.full_name, "merge", head_sha),
+                )
+            return copy.deepcopy(record.pull)
+
+    def reopen_pull_request(self, owner: str, repo: str, number: int) -> dict[str, Any]:
+        """Reopen a closed, unmerged pull request; see ``FakeGitHub.reopen``."""
+        with self._lock:
+            record = self._record_or_value_error(owner, repo, number)
+            if record.pull["state"] != "closed" or record.pull["merged"]:
+                raise ValueError(f"{record.full_name}#{number} is not closed without merging")
+            now = github_timestamp(datetime.now(UTC))
+            record.pull.update(state="open", closed_at=None, updated_at=now, mergeable=True)
+            return copy.deepcopy(record.pull)
+
+    def set_labels(
+        self, owner: str, repo: str, number: int, labels: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Replace a pull request's labels (creating unknown ones as GitHub does)."""
+        with self._lock:
+            record = self._record_or_value_error(owner, repo, number)
+            record.labels = []
+            return self._add_labels(record, [str(name) for name in labels])
+
+    def set_permission(self, full_name: str, login: str, permission: str) -> None:
+        """Give ``login`` a role on a repository; see ``FakeGitHub.set_permission``."""
+        if permission not in ROLES:
+            raise ValueError(f"permission must be one of {', '.join(ROLES)}, got {permission!r}")
+        with self._lock:
+            if full_name not in self._repositories:
+                raise ValueError(f"seed a pull request of {full_name} first")
+            self._roles.setdefault(full_name, {})[login.lower()] = permission
+
+    def add_issue_comment(
+        self, owner: str, repo: str, number: int, body: str, *, login: str, user_type: str
+    ) -> dict[str, Any]:
+        """A comment written by someone else (a user typing a command, another bot)."""
+        with self._lock:
+            record = self._record_or_value_error(owner, repo, number)
+            author = self._user(login, self._user_id(login), user_type)
+            association = (
+                "OWNER"
+                if login == record.pull["base"]["repo"]["owner"]["login"]
+                else (
+                    "COLLABORATOR"
+                    if login.lower() in self._roles.get(record.full_name, {})
+                    else "NONE"
+                )
+            )
+            return self._new_issue_comment(record, body, author, association)
+
+    def register_app(
+        self,
+        app_id: int,
+        public_key_pem: str | bytes,
+        installations: Mapping[int, Sequence[str]],
+        *,
+        slug: str,
+        permissions: Mapping[str, str] | None,
+    ) -> None:
+        """Register a GitHub App and its installations; see ``FakeGitHub.register_app``."""
+        key = load_public_key(public_key_pem)
+        granted = dict(permissions or DEFAULT_APP_PERMISSIONS)
+        with self._lock:
+            self._apps[app_id] = App(app_id, slug, key, granted)
+            for installation_id, repositories in installations.items():
+                names = tuple(str(name) for name in repositories)
+                if not names or any("/" not in name for name in names):
+                    raise ValueError("an installation needs repositories, as OWNER/REPO names")
+                self._installations[installation_id] = Installation(
+                    installation_id, app_id, names, dict(granted)
+                )
 
     def _file_item(
         self,
@@ -697,16 +974,28 @@ class Store:
             raise NotFoundError()
         return full_name
 
-    def _find_head(self, full_name: str, ref: str) -> HeadCommit | None:
-        """A head commit of any pull request of the repository, by SHA or head branch name."""
-        for (name, _), record in self._pulls.items():
-            if name != full_name:
-                continue
-            if ref in record.heads:
-                return record.heads[ref]
-            if record.pull["head"]["ref"] == ref:
-                return record.head
-        return None
+    def _record_or_value_error(self, owner: str, repo: str, number: int) -> PullRecord:
+        """The seeded pull request a seeding call names (a ``ValueError`` if there is none)."""
+        record = self._pulls.get((f"{owner}/{repo}", number))
+        if record is None:
+            raise ValueError(f"{owner}/{repo}#{number} was not seeded")
+        return record
+
+    def _resolve(self, full_name: str, ref: str | None) -> Commit | None:
+        """The commit a ref names: a SHA, a branch, or ``None`` for the default branch."""
+        commits = self._commits.get(full_name, {})
+        branches = self._branches.get(full_name, {})
+        if ref is None:
+            ref = self._repositories[full_name]["default_branch"]
+        sha = ref if ref in commits else branches.get(ref.removeprefix("refs/heads/"))
+        return None if sha is None else commits.get(sha)
+
+    def _user_id(self, login: str) -> int:
+        """One id per login, so that a user is the same user on every object."""
+        return self._user_ids.setdefault(login.lower(), self._new_id())
+
+    def _is_public(self, full_name: str) -> bool:
+        return not self._repositories[full_name]["private"]
 
     # -- repositories, pulls, files, contents, commits ------------------------------------------
 
@@ -714,7 +1003,11 @@ class Store:
         with self._lock:
             full_name = self._require_repository(owner, repo)
             repository = copy.deepcopy(self._repositories[full_name])
-            open_pulls = sum(1 for name, _ in self._pulls if name == full_name)
+            open_pulls = sum(
+                1
+                for (name, _), record in self._pulls.items()
+                if name == full_name and record.pull["state"] == "open"
+            )
             repository["open_issues_count"] = repository["open_issues"] = open_pulls
             return repository
 
@@ -724,6 +1017,7 @@ class Store:
             pull = copy.deepcopy(record.pull)
             pull["comments"] = len(_of_pull(self._issue_comments, record))
             pull["review_comments"] = len(self._visible_review_comments(record))
+            pull["labels"] = self._label_objects(record)
             return pull
 
     def list_pull_files(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
@@ -732,13 +1026,14 @@ class Store:
             return copy.deepcopy(record.head.files[:MAX_PULL_FILES])
 
     def get_content(self, owner: str, repo: str, path: str, ref: str | None) -> dict[str, Any]:
+        """A file at a commit or branch (the default branch without ``ref``), as GitHub does."""
         with self._lock:
             full_name = self._require_repository(owner, repo)
-            head = self._find_head(full_name, ref) if ref else None
-            blobs = self._contents.get((full_name, head.sha)) if head else None
-            if blobs is None or path not in blobs:
+            commit = self._resolve(full_name, ref)
+            if commit is None or path not in commit.tree:
                 raise NotFoundError()
-            data = blobs[path]
+            data = commit.tree[path]
+            ref = ref or self._repositories[full_name]["default_branch"]
         sha = git_blob_sha(data)
         quoted = quote(path, safe="/")
         self_url = f"{CANONICAL_API_URL}/repos/{full_name}/contents/{quoted}?ref={ref}"
@@ -765,52 +1060,142 @@ class Store:
     def get_commit(self, owner: str, repo: str, ref: str) -> dict[str, Any]:
         with self._lock:
             full_name = self._require_repository(owner, repo)
-            head = self._find_head(full_name, ref)
-            if head is None:
+            commit = self._resolve(full_name, ref)
+            if commit is None:
                 raise GitHubError(422, f"No commit found for SHA: {ref}")
-            files = copy.deepcopy(head.files)
+            return self._commit_object(full_name, commit, with_files=True)
+
+    def _commit_files(self, full_name: str, commit: Commit) -> list[dict[str, Any]]:
+        """A commit's own changes: as seeded, or computed against its parent's tree."""
+        if commit.files is not None:
+            return copy.deepcopy(commit.files)
+        parent = self._commits[full_name][commit.parents[0]]
+        return [
+            self._file_item(full_name, commit.sha, item, commit.tree)
+            for item in changed_files(parent.tree, commit.tree)
+        ]
+
+    def _commit_object(self, full_name: str, commit: Commit, *, with_files: bool) -> dict[str, Any]:
+        """GitHub's ``commit`` object; ``stats`` and ``files`` only where GitHub sends them."""
         api = f"{CANONICAL_API_URL}/repos/{full_name}"
         web = f"{CANONICAL_WEB_URL}/{full_name}"
-        author = head.author
+        author = commit.author
         signature = {
             "name": author["login"],
             "email": f"{author['id']}+{author['login']}@users.noreply.github.com",
-            "date": head.date,
+            "date": commit.date,
         }
-        commit = load_template("repos.get-commit.response.200.json")
-        commit.update(
-            url=f"{api}/commits/{head.sha}",
-            sha=head.sha,
-            node_id=legacy_node_id("Commit", f"{self._repositories[full_name]['id']}:{head.sha}"),
-            html_url=f"{web}/commit/{head.sha}",
-            comments_url=f"{api}/commits/{head.sha}/comments",
+        built = load_template("repos.get-commit.response.200.json")
+        built.update(
+            url=f"{api}/commits/{commit.sha}",
+            sha=commit.sha,
+            node_id=legacy_node_id("Commit", f"{self._repositories[full_name]['id']}:{commit.sha}"),
+            html_url=f"{web}/commit/{commit.sha}",
+            comments_url=f"{api}/commits/{commit.sha}/comments",
             author=author,
             committer=author,
             parents=[
                 {
-                    "url": f"{api}/commits/{head.parent_sha}",
-                    "sha": head.parent_sha,
-                    "html_url": f"{web}/commit/{head.parent_sha}",
+                    "url": f"{api}/commits/{parent}",
+                    "sha": parent,
+                    "html_url": f"{web}/commit/{parent}",
                 }
+                for parent in commit.parents
             ],
-            stats={
-                "additions": sum(f["additions"] for f in files),
-                "deletions": sum(f["deletions"] for f in files),
-                "total": sum(f["changes"] for f in files),
-            },
-            files=files,
         )
+        if with_files:
+            files = self._commit_files(full_name, commit)
+            built.update(
+                stats={
+                    "additions": sum(f["additions"] for f in files),
+                    "deletions": sum(f["deletions"] for f in files),
+                    "total": sum(f["changes"] for f in files),
+                },
+                files=files,
+            )
+        else:
+            del built["stats"], built["files"]
         # The fake has no git trees; the tree id is derived from the commit so it is stable.
-        tree_sha = hashlib.sha1(f"tree-of-{head.sha}".encode(), usedforsecurity=False).hexdigest()
-        commit["commit"].update(
-            url=f"{api}/git/commits/{head.sha}",
+        tree_sha = hashlib.sha1(f"tree-of-{commit.sha}".encode(), usedforsecurity=False).hexdigest()
+        built["commit"].update(
+            url=f"{api}/git/commits/{commit.sha}",
             author=signature,
             committer=signature,
-            message=head.message,
+            message=commit.message,
             tree={"url": f"{api}/git/trees/{tree_sha}", "sha": tree_sha},
             comment_count=0,
         )
-        return commit
+        return built
+
+    def compare(
+        self, owner: str, repo: str, basehead: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """``GET .../compare/{base}...{head}``: the comparison, and its commits to paginate.
+
+        Like GitHub, commits that a force push left behind can still be compared (they
+        answer ``diverged``); a ref the server never saw, or two histories with nothing in
+        common, answer 404.
+        """
+        with self._lock:
+            full_name = self._require_repository(owner, repo)
+            base_ref, separator, head_ref = basehead.partition("...")
+            if not separator:
+                raise NotFoundError()
+            base = self._resolve(full_name, _strip_owner(base_ref, owner))
+            head = self._resolve(full_name, _strip_owner(head_ref, owner))
+            if base is None or head is None:
+                raise NotFoundError()
+            commits = self._commits[full_name]
+            merge = merge_base(commits, base.sha, head.sha)
+            if merge is None:
+                raise GitHubError(404, f"No common ancestor between {base_ref} and {head_ref}.")
+            ahead = commits_between(commits, base.sha, head.sha)
+            behind = commits_between(commits, head.sha, base.sha)
+            status = (
+                ("diverged" if behind else "ahead")
+                if ahead
+                else ("behind" if behind else "identical")
+            )
+            comparison = load_template("repos.compare-commits.response.200.json")
+            api = f"{CANONICAL_API_URL}/repos/{full_name}"
+            web = f"{CANONICAL_WEB_URL}/{full_name}"
+            comparison.update(
+                url=f"{api}/compare/{basehead}",
+                html_url=f"{web}/compare/{basehead}",
+                permalink_url=f"{web}/compare/{owner}:{base.sha}...{owner}:{head.sha}",
+                diff_url=f"{web}/compare/{basehead}.diff",
+                patch_url=f"{web}/compare/{basehead}.patch",
+                base_commit=self._commit_object(full_name, base, with_files=False),
+                merge_base_commit=self._commit_object(full_name, commits[merge], with_files=False),
+                status=status,
+                ahead_by=len(ahead),
+                behind_by=len(behind),
+                total_commits=len(ahead),
+                files=self._compared_files(full_name, commits[merge], head),
+            )
+            listed = [
+                self._commit_object(full_name, commits[sha], with_files=False) for sha in ahead
+            ]
+            return comparison, listed
+
+    def _compared_files(self, full_name: str, merge: Commit, head: Commit) -> list[dict[str, Any]]:
+        """Files changed from the merge base to the head (three-dot), as GitHub lists them.
+
+        From a pull request's base to one of its heads that is exactly the pull request's
+        files at that head (seeded or computed); otherwise the trees are compared.
+        """
+        for (name, _), record in self._pulls.items():
+            if (
+                name == full_name
+                and record.pull["base"]["sha"] == merge.sha
+                and head.sha in record.heads
+            ):
+                return copy.deepcopy(record.heads[head.sha].files[:MAX_COMPARE_FILES])
+        entries = changed_files(merge.tree, head.tree)
+        return [
+            self._file_item(full_name, head.sha, item, head.tree)
+            for item in entries[:MAX_COMPARE_FILES]
+        ]
 
     # -- reviews and review comments ------------------------------------------------------------
 
@@ -941,6 +1326,28 @@ class Store:
             review["body"] = body
             return self._public(review)
 
+    def dismiss_review(
+        self, owner: str, repo: str, number: int, review_id: int, payload: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``PUT .../reviews/{id}/dismissals``: only approvals and change requests can be."""
+        with self._lock:
+            review = self._review(self._record(owner, repo, number), review_id)
+            if not isinstance(payload.get("message"), str):
+                raise invalid_request('"message" wasn\'t supplied.')
+            event = payload.get("event", "DISMISS")
+            if event != "DISMISS":
+                raise invalid_request(
+                    f"For 'properties/event', {json.dumps(event)} is not a member of [\"DISMISS\"]."
+                )
+            state = review["state"]
+            if state not in ("APPROVED", "CHANGES_REQUESTED"):
+                kind = {"COMMENTED": "commented"}.get(state, state.lower())
+                raise GitHubError(
+                    422, "Validation Failed", [f"Can not dismiss a {kind} pull request review"]
+                )
+            review["state"] = "DISMISSED"
+            return self._public(review)
+
     def list_review_comments_for_review(
         self, owner: str, repo: str, number: int, review_id: int
     ) -> list[dict[str, Any]]:
@@ -1004,8 +1411,8 @@ class Store:
                         }
                     ],
                 )
-            head = self._find_head(full_name, sha)
-            if head is None or head.sha != sha:
+            commit = self._resolve(full_name, sha)
+            if commit is None or commit.sha != sha:
                 raise GitHubError(422, f"No commit found for SHA: {sha}")
             status_id = self._new_id()
             now = github_timestamp(datetime.now(UTC))
@@ -1032,8 +1439,8 @@ class Store:
     ) -> tuple[str, str, list[dict[str, Any]]]:
         """Statuses of a ref (SHA or head branch), newest first."""
         full_name = self._require_repository(owner, repo)
-        head = self._find_head(full_name, ref)
-        sha = head.sha if head is not None else ref
+        commit = self._resolve(full_name, ref)
+        sha = commit.sha if commit is not None else ref
         found = [s for s in reversed(self._statuses) if s["_ref"] == f"{full_name}@{sha}"]
         return full_name, sha, found
 
@@ -1044,7 +1451,7 @@ class Store:
     def combined_status(self, owner: str, repo: str, ref: str) -> dict[str, Any]:
         with self._lock:
             full_name, sha, statuses = self._statuses_for(owner, repo, ref)
-            if self._find_head(full_name, ref) is None:
+            if self._resolve(full_name, ref) is None:
                 raise NotFoundError()
             latest: dict[str, dict[str, Any]] = {}
             for status in statuses:  # newest first: the first per context wins
@@ -1091,38 +1498,467 @@ class Store:
             body = payload.get("body")
             if not isinstance(body, str):
                 raise invalid_request('"body" wasn\'t supplied.')
-            comment_id = self._new_id()
-            api = f"{CANONICAL_API_URL}/repos/{record.full_name}"
-            now = github_timestamp(datetime.now(UTC))
-            comment = load_template("issues.create-comment.response.201.json")
-            comment.update(
-                id=comment_id,
-                node_id=legacy_node_id("IssueComment", comment_id),
-                url=f"{api}/issues/comments/{comment_id}",
-                html_url=f"{CANONICAL_WEB_URL}/{record.full_name}/pull/{number}#issuecomment-{comment_id}",
-                body=body,
-                user=self.bot,
-                created_at=now,
-                updated_at=now,
-                issue_url=f"{api}/issues/{number}",
-                author_association="NONE",
-            )
-            comment["_pull"] = _pull_key(record)
-            self._issue_comments[comment_id] = comment
-            return self._public(comment)
+            return self._new_issue_comment(record, body, self.bot, "NONE")
+
+    def _new_issue_comment(
+        self, record: PullRecord, body: str, author: dict[str, Any], association: str
+    ) -> dict[str, Any]:
+        comment_id = self._new_id()
+        api = f"{CANONICAL_API_URL}/repos/{record.full_name}"
+        web = f"{CANONICAL_WEB_URL}/{record.full_name}"
+        now = github_timestamp(datetime.now(UTC))
+        comment = load_template("issues.create-comment.response.201.json")
+        comment.update(
+            id=comment_id,
+            node_id=legacy_node_id("IssueComment", comment_id),
+            url=f"{api}/issues/comments/{comment_id}",
+            html_url=f"{web}/pull/{record.number}#issuecomment-{comment_id}",
+            body=body,
+            user=author,
+            created_at=now,
+            updated_at=now,
+            issue_url=f"{api}/issues/{record.number}",
+            author_association=association,
+        )
+        comment["_pull"] = _pull_key(record)
+        self._issue_comments[comment_id] = comment
+        return self._public(comment)
+
+    def get_issue_comment(self, owner: str, repo: str, comment_id: int) -> dict[str, Any]:
+        with self._lock:
+            return self._public(self._issue_comment(owner, repo, comment_id))
+
+    def _issue_comment(self, owner: str, repo: str, comment_id: int) -> dict[str, Any]:
+        comment = self._issue_comments.get(comment_id)
+        if comment is None or not comment["_pull"].startswith(f"{owner}/{repo}#"):
+            raise NotFoundError()
+        return comment
 
     def update_issue_comment(
         self, owner: str, repo: str, comment_id: int, payload: Mapping[str, Any]
     ) -> dict[str, Any]:
         with self._lock:
-            comment = self._issue_comments.get(comment_id)
-            if comment is None or not comment["_pull"].startswith(f"{owner}/{repo}#"):
-                raise NotFoundError()
+            comment = self._issue_comment(owner, repo, comment_id)
             body = payload.get("body")
             if not isinstance(body, str):
                 raise invalid_request('"body" wasn\'t supplied.')
             comment.update(body=body, updated_at=github_timestamp(datetime.now(UTC)))
             return self._public(comment)
+
+    # -- reactions ----------------------------------------------------------------------------
+
+    def create_reaction(
+        self, owner: str, repo: str, comment_id: int, payload: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """React to an issue comment; ``False`` when the same reaction already existed (200)."""
+        with self._lock:
+            self._issue_comment(owner, repo, comment_id)
+            content = payload.get("content")
+            if content is None:
+                raise invalid_request('"content" wasn\'t supplied.')
+            if content not in REACTIONS:
+                raise invalid_request(
+                    f"For 'properties/content', {json.dumps(content)} is not a member of "
+                    f"{json.dumps(list(REACTIONS))}."
+                )
+            for reaction in self._reactions.values():
+                if (
+                    reaction["_comment"] == comment_id
+                    and reaction["content"] == content
+                    and reaction["user"]["id"] == self.bot["id"]
+                ):
+                    return self._public(reaction), False
+            reaction_id = self._new_id()
+            reaction = load_template("reactions.create-for-issue-comment.response.201.json")
+            reaction.update(
+                id=reaction_id,
+                node_id=legacy_node_id("Reaction", reaction_id),
+                user=self.bot,
+                content=content,
+                created_at=github_timestamp(datetime.now(UTC)),
+            )
+            reaction["_comment"] = comment_id
+            self._reactions[reaction_id] = reaction
+            return self._public(reaction), True
+
+    # -- labels -------------------------------------------------------------------------------
+
+    def list_issue_labels(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return self._label_objects(self._record(owner, repo, number))
+
+    def add_issue_labels(
+        self, owner: str, repo: str, number: int, payload: Any
+    ) -> list[dict[str, Any]]:
+        """``POST .../issues/{n}/labels``: every body form GitHub takes; answers all labels."""
+        with self._lock:
+            record = self._record(owner, repo, number)
+            return self._add_labels(record, _label_names(payload))
+
+    def _add_labels(self, record: PullRecord, names: list[str]) -> list[dict[str, Any]]:
+        labels = self._labels.setdefault(record.full_name, {})
+        for name in names:
+            if name.lower() not in labels:  # GitHub creates a label it does not know yet
+                label_id = self._new_id()
+                labels[name.lower()] = {
+                    "id": label_id,
+                    "node_id": legacy_node_id("Label", label_id),
+                    "url": f"{CANONICAL_API_URL}/repos/{record.full_name}/labels/"
+                    + quote(name, safe=""),
+                    "name": name,
+                    "description": None,
+                    "color": "ededed",
+                    "default": False,
+                }
+            if name.lower() not in (known.lower() for known in record.labels):
+                record.labels.append(labels[name.lower()]["name"])
+        return self._label_objects(record)
+
+    def _label_objects(self, record: PullRecord) -> list[dict[str, Any]]:
+        labels = self._labels.get(record.full_name, {})
+        return [copy.deepcopy(labels[name.lower()]) for name in record.labels]
+
+    # -- collaborators --------------------------------------------------------------------------
+
+    def collaborator_permission(self, owner: str, repo: str, username: str) -> dict[str, Any]:
+        """A user's role on a repository, with the legacy ``permission`` GitHub derives from it.
+
+        The repository's owner is an admin; anyone else without a role reads a public
+        repository (``read``) and has ``none`` on a private one, as on GitHub.
+        """
+        with self._lock:
+            full_name = self._require_repository(owner, repo)
+            if username.lower() == owner.lower():
+                role = "admin"
+            else:
+                default = "read" if self._is_public(full_name) else "none"
+                role = self._roles.get(full_name, {}).get(username.lower(), default)
+            user = self._user(username, self._user_id(username))
+        rank = ROLES.index(role)
+        user.update(
+            permissions={
+                name: rank >= ROLES.index(needed)
+                for name, needed in (
+                    ("admin", "admin"),
+                    ("maintain", "maintain"),
+                    ("push", "write"),
+                    ("triage", "triage"),
+                    ("pull", "read"),
+                )
+            },
+            role_name=role,
+        )
+        answer = load_template("repos.get-collaborator-permission-level.response.200.json")
+        answer.update(permission=LEGACY_PERMISSIONS[role], role_name=role, user=user)
+        return answer
+
+    # -- check runs -----------------------------------------------------------------------------
+
+    def create_check_run(
+        self, owner: str, repo: str, payload: Mapping[str, Any], app_id: int
+    ) -> dict[str, Any]:
+        """``POST .../check-runs``: an App's check run on a commit."""
+        with self._lock:
+            full_name = self._require_repository(owner, repo)
+            for required in ("name", "head_sha"):
+                if not isinstance(payload.get(required), str):
+                    raise invalid_request(f'"{required}" wasn\'t supplied.')
+            head_sha = payload["head_sha"]
+            commit = self._resolve(full_name, head_sha)
+            if commit is None or commit.sha != head_sha:
+                raise GitHubError(422, f"No commit found for SHA: {head_sha}")
+            changes = _check_run_changes(payload)
+            run_id = self._new_id()
+            now = github_timestamp(datetime.now(UTC))
+            suite_key = (full_name, head_sha, app_id)
+            suite_id = self._check_suites.setdefault(suite_key, self._new_id())
+            api = f"{CANONICAL_API_URL}/repos/{full_name}"
+            run = load_template("checks.create.response.201.example-of-in-progress-conclusion.json")
+            run.update(
+                id=run_id,
+                head_sha=head_sha,
+                node_id=legacy_node_id("CheckRun", run_id),
+                external_id=payload.get("external_id") or "",
+                url=f"{api}/check-runs/{run_id}",
+                html_url=f"{CANONICAL_WEB_URL}/{full_name}/runs/{run_id}",
+                details_url=payload.get("details_url"),
+                status="queued",
+                conclusion=None,
+                started_at=now,
+                completed_at=None,
+                output={
+                    "title": None,
+                    "summary": None,
+                    "text": None,
+                    "annotations_count": 0,
+                    "annotations_url": f"{api}/check-runs/{run_id}/annotations",
+                },
+                name=payload["name"],
+                check_suite={"id": suite_id},
+                app=self._integration(app_id),
+                pull_requests=self._check_run_pulls(full_name, head_sha),
+            )
+            run["_ref"], run["_annotations"] = full_name, []
+            self._apply_check_run_changes(run, changes, now)
+            self._check_runs[run_id] = run
+            return self._public(run)
+
+    def update_check_run(
+        self, owner: str, repo: str, check_run_id: int, payload: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``PATCH .../check-runs/{id}``: new annotations are added to the earlier ones."""
+        with self._lock:
+            run = self._check_run(owner, repo, check_run_id)
+            changes = _check_run_changes(payload)
+            if isinstance(payload.get("name"), str):
+                run["name"] = payload["name"]
+            for key in ("details_url", "external_id"):
+                if key in payload:
+                    run[key] = payload[key]
+            self._apply_check_run_changes(run, changes, github_timestamp(datetime.now(UTC)))
+            return self._public(run)
+
+    def get_check_run(self, owner: str, repo: str, check_run_id: int) -> dict[str, Any]:
+        with self._lock:
+            return self._public(self._check_run(owner, repo, check_run_id))
+
+    def list_check_run_annotations(
+        self, owner: str, repo: str, check_run_id: int
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._check_run(owner, repo, check_run_id)["_annotations"])
+
+    def list_check_runs_for_ref(
+        self, owner: str, repo: str, ref: str, query: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """Check runs of a commit, newest first; by default only the latest run of each name."""
+        with self._lock:
+            full_name = self._require_repository(owner, repo)
+            commit = self._resolve(full_name, ref)
+            if commit is None:
+                raise NotFoundError()
+            runs = [
+                run
+                for run in reversed(self._check_runs.values())
+                if run["_ref"] == full_name
+                and run["head_sha"] == commit.sha
+                and query.get("check_name", run["name"]) == run["name"]
+                and query.get("status", run["status"]) == run["status"]
+            ]
+            if query.get("filter", "latest") == "latest":
+                newest: dict[str, dict[str, Any]] = {}
+                for run in runs:
+                    newest.setdefault(run["name"], run)
+                runs = list(newest.values())
+            return [self._public(run) for run in runs]
+
+    def _check_run(self, owner: str, repo: str, check_run_id: int) -> dict[str, Any]:
+        run = self._check_runs.get(check_run_id)
+        if run is None or run["_ref"] != f"{owner}/{repo}":
+            raise NotFoundError()
+        return run
+
+    def _apply_check_run_changes(
+        self, run: dict[str, Any], changes: Mapping[str, Any], now: str
+    ) -> None:
+        # GitHub: giving a conclusion completes the run.
+        if changes.get("conclusion") is not None:
+            run.update(status="completed", conclusion=changes["conclusion"])
+        elif changes.get("status") is not None:
+            run["status"] = changes["status"]
+        if "started_at" in changes:
+            run["started_at"] = changes["started_at"]
+        if run["status"] == "completed":
+            run["completed_at"] = changes.get("completed_at") or run["completed_at"] or now
+        output = changes.get("output")
+        if output is not None:
+            for key in ("title", "summary", "text"):
+                if key in output:
+                    run["output"][key] = output[key]
+            for annotation in output.get("annotations") or []:
+                run["_annotations"].append(
+                    self._annotation(run["_ref"], run["head_sha"], annotation)
+                )
+            run["output"]["annotations_count"] = len(run["_annotations"])
+
+    @staticmethod
+    def _annotation(full_name: str, head_sha: str, given: Mapping[str, Any]) -> dict[str, Any]:
+        path = str(given["path"])
+        return {
+            "path": path,
+            "start_line": given["start_line"],
+            "end_line": given["end_line"],
+            "start_column": given.get("start_column"),
+            "end_column": given.get("end_column"),
+            "annotation_level": given["annotation_level"],
+            "title": given.get("title"),
+            "message": given["message"],
+            "raw_details": given.get("raw_details"),
+            "blob_href": f"{CANONICAL_WEB_URL}/{full_name}/blob/{head_sha}/{quote(path, safe='/')}",
+        }
+
+    def _check_run_pulls(self, full_name: str, head_sha: str) -> list[dict[str, Any]]:
+        """The ``pull_requests`` of a check run: open pull requests whose head is the commit."""
+        pulls = []
+        for (name, number), record in self._pulls.items():
+            if name != full_name or record.pull["head"]["sha"] != head_sha:
+                continue
+            repo = record.pull["base"]["repo"]
+            short_repo = {"id": repo["id"], "url": repo["url"], "name": repo["name"]}
+            pulls.append(
+                {
+                    "url": record.pull["url"],
+                    "id": record.pull["id"],
+                    "number": number,
+                    "head": {
+                        "ref": record.pull["head"]["ref"],
+                        "sha": head_sha,
+                        "repo": short_repo,
+                    },
+                    "base": {
+                        "ref": record.pull["base"]["ref"],
+                        "sha": record.pull["base"]["sha"],
+                        "repo": short_repo,
+                    },
+                }
+            )
+        return pulls
+
+    # -- GitHub Apps ----------------------------------------------------------------------------
+
+    def authenticate(self, credential: str) -> Principal:
+        """Who a credential that is not the plain token belongs to, or GitHub's refusal."""
+        with self._lock:
+            now = self._clock()
+            if looks_like_jwt(credential):
+                app = verify_app_jwt(credential, self._apps, now)
+                return Principal("app", app_id=app.app_id)
+            issued = self._tokens.get(token_digest(credential))
+            if issued is None or issued.expires_at <= now:
+                raise AuthError(401, "Bad credentials")
+            installation = self._installations[issued.installation_id]
+            return Principal(
+                "installation",
+                app_id=installation.app_id,
+                installation_id=installation.installation_id,
+                repositories=issued.repositories,
+            )
+
+    def repository_visible(self, owner: str, repo: str) -> bool:
+        """Whether a repository exists and is public (so outsiders get 403 rather than 404)."""
+        with self._lock:
+            full_name = f"{owner}/{repo}"
+            return full_name in self._repositories and self._is_public(full_name)
+
+    def get_repo_installation(self, owner: str, repo: str, app_id: int) -> dict[str, Any]:
+        with self._lock:
+            full_name = f"{owner}/{repo}"
+            for installation in self._installations.values():
+                if installation.app_id == app_id and full_name in installation.repositories:
+                    return self._installation_object(installation)
+            raise NotFoundError()
+
+    def get_installation(self, installation_id: int, app_id: int) -> dict[str, Any]:
+        with self._lock:
+            return self._installation_object(self._installation(installation_id, app_id))
+
+    def create_installation_token(
+        self, installation_id: int, app_id: int, payload: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``POST /app/installations/{id}/access_tokens``: a new token, kept only as a digest."""
+        with self._lock:
+            installation = self._installation(installation_id, app_id)
+            try:
+                permissions = narrowed_permissions(
+                    installation.permissions, payload.get("permissions")
+                )
+                repositories = narrowed_repositories(installation, payload.get("repositories"))
+            except AuthError as refused:
+                raise GitHubError(refused.status, refused.message) from None
+            token = new_installation_token()
+            expires_at = self._clock() + self.installation_token_ttl
+            self._tokens[token_digest(token)] = IssuedToken(
+                installation_id, expires_at, repositories, permissions
+            )
+            installation.tokens_issued += 1
+            answer = load_template("apps.create-installation-access-token.response.201.json")
+            answer.update(
+                token=token,
+                expires_at=github_timestamp(datetime.fromtimestamp(expires_at, UTC)),
+                permissions=permissions,
+                repository_selection="selected",
+            )
+            if payload.get("repositories") is None:
+                del answer["repositories"]  # GitHub lists them only when they were asked for
+            else:
+                answer["repositories"] = [
+                    copy.deepcopy(self._repositories[name])
+                    for name in sorted(repositories)
+                    if name in self._repositories
+                ]
+            return answer
+
+    def _installation(self, installation_id: int, app_id: int) -> Installation:
+        installation = self._installations.get(installation_id)
+        if installation is None or installation.app_id != app_id:
+            raise NotFoundError()
+        return installation
+
+    def _installation_object(self, installation: Installation) -> dict[str, Any]:
+        app = self._apps[installation.app_id]
+        account_login = installation.repositories[0].split("/", 1)[0]
+        known = next(
+            (
+                repo["owner"]
+                for name, repo in self._repositories.items()
+                if name.split("/", 1)[0] == account_login
+            ),
+            None,
+        )
+        account = copy.deepcopy(known) or self._user(account_login, self._user_id(account_login))
+        built = load_template("apps.get-repo-installation.response.200.json")
+        built.update(
+            id=installation.installation_id,
+            account=account,
+            repository_selection="selected",
+            access_tokens_url=(
+                f"{CANONICAL_API_URL}/app/installations/{installation.installation_id}"
+                "/access_tokens"
+            ),
+            html_url=(f"{CANONICAL_WEB_URL}/settings/installations/{installation.installation_id}"),
+            app_id=app.app_id,
+            client_id=f"Iv1.{app.app_id:016x}",
+            target_id=account["id"],
+            target_type=account["type"],
+            permissions=dict(installation.permissions),
+            events=["check_run", "issue_comment", "pull_request", "pull_request_review"],
+            single_file_name=None,
+            has_multiple_single_files=False,
+            single_file_paths=[],
+            app_slug=app.slug,
+        )
+        return built
+
+    def _integration(self, app_id: int) -> dict[str, Any]:
+        """The ``app`` object of a check run."""
+        app = self._apps[app_id]
+        built = load_template("checks.create.response.201.example-of-in-progress-conclusion.json")[
+            "app"
+        ]
+        owner = self._user(app.slug, self._user_id(app.slug), "Organization")
+        built.update(
+            id=app.app_id,
+            slug=app.slug,
+            node_id=legacy_node_id("Integration", app.app_id),
+            owner=owner,
+            name=app.slug,
+            description="",
+            external_url=f"{CANONICAL_WEB_URL}/apps/{app.slug}",
+            html_url=f"{CANONICAL_WEB_URL}/apps/{app.slug}",
+            permissions=dict(app.permissions),
+            events=["check_run", "issue_comment", "pull_request", "pull_request_review"],
+        )
+        return built
 
     # -- requests, faults and the rate limit --------------------------------------------------
 
@@ -1176,9 +2012,11 @@ class Store:
     def snapshot(self) -> dict[str, Any]:
         """Everything written so far, plus the request log (no headers, so no token).
 
-        Reviews, statuses and issue comments are GitHub's objects with a few keys of the
-        server's own added: ``repository`` and ``pull_number`` (or ``sha`` for a status), and a
-        review's ``comments``.
+        Reviews, statuses, issue comments, reactions and check runs are GitHub's objects with a
+        few keys of the server's own added: ``repository`` and ``pull_number`` (or ``sha`` for
+        a status, ``comment_id`` for a reaction), a review's ``comments`` and a check run's
+        ``annotations``. Apps appear by id and slug with their installations and how many
+        tokens each was issued: never a key or a token.
         """
         with self._lock:
             return {
@@ -1189,6 +2027,10 @@ class Store:
                         "head_sha": record.pull["head"]["sha"],
                         "base_sha": record.pull["base"]["sha"],
                         "files": len(record.head.files),
+                        "commits": list(record.commits),
+                        "state": record.pull["state"],
+                        "merged": record.pull["merged"],
+                        "labels": list(record.labels),
                     }
                     for record in self._pulls.values()
                 ],
@@ -1216,14 +2058,44 @@ class Store:
                     {**self._public(comment), **_split_key(comment["_pull"])}
                     for comment in self._issue_comments.values()
                 ],
+                "reactions": [
+                    {**self._public(reaction), "comment_id": reaction["_comment"]}
+                    for reaction in self._reactions.values()
+                ],
+                "check_runs": [
+                    {
+                        **self._public(run),
+                        "repository": run["_ref"],
+                        "annotations": copy.deepcopy(run["_annotations"]),
+                    }
+                    for run in self._check_runs.values()
+                ],
+                "permissions": {full_name: dict(roles) for full_name, roles in self._roles.items()},
+                "apps": [
+                    {
+                        "app_id": app.app_id,
+                        "slug": app.slug,
+                        "installations": [
+                            {
+                                "id": installation.installation_id,
+                                "repositories": list(installation.repositories),
+                                "permissions": dict(installation.permissions),
+                                "tokens_issued": installation.tokens_issued,
+                            }
+                            for installation in self._installations.values()
+                            if installation.app_id == app.app_id
+                        ],
+                    }
+                    for app in self._apps.values()
+                ],
                 "faults": [fault.describe() for fault in self._faults],
                 "requests": copy.deepcopy(self._requests),
             }
 
     @staticmethod
     def _public(stored: Mapping[str, Any]) -> dict[str, Any]:
-        """A stored object without the store's own bookkeeping keys (``_pull``, ``_ref``)."""
-        return copy.deepcopy({k: v for k, v in stored.items() if k not in ("_pull", "_ref")})
+        """A stored object without the store's own bookkeeping keys (``_pull``, ``_ref``, …)."""
+        return copy.deepcopy({k: v for k, v in stored.items() if k not in _BOOKKEEPING_KEYS})
 
 
 def _pull_links(full_name: str, number: int, head_sha: str) -> dict[str, Any]:
@@ -1267,3 +2139,105 @@ def _of_pull(objects: Mapping[int, dict[str, Any]], record: PullRecord) -> list[
 def _split_key(key: str) -> dict[str, Any]:
     full_name, number = key.rsplit("#", 1)
     return {"repository": full_name, "pull_number": int(number)}
+
+
+def _blobs(contents: Mapping[str, bytes | str]) -> dict[str, bytes]:
+    return {
+        path: data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        for path, data in contents.items()
+    }
+
+
+def _diffs(files: Sequence[Mapping[str, Any]]) -> dict[str, FileDiff]:
+    return {item["filename"]: FileDiff.parse(item.get("patch")) for item in files}
+
+
+def _strip_owner(ref: str, owner: str) -> str | None:
+    """A compare side: ``ref`` or ``owner:ref`` of this repository (forks are not modelled)."""
+    if ":" not in ref:
+        return ref
+    ref_owner, _, name = ref.partition(":")
+    return name if ref_owner.lower() == owner.lower() else None
+
+
+def _label_names(payload: Any) -> list[str]:
+    """Label names from any body ``POST .../labels`` accepts (names, ``{"name"}`` objects, or
+    either under ``labels``)."""
+    items = payload.get("labels") if isinstance(payload, dict) else payload
+    if isinstance(items, str):
+        items = [items]
+    if not isinstance(items, list) or not items:
+        raise invalid_request("For 'labels', the value is not an array of labels.")
+    names = []
+    for item in items:
+        name = item.get("name") if isinstance(item, dict) else item
+        if not isinstance(name, str) or not name:
+            raise invalid_request(f"For 'items', {json.dumps(item)} is not a label.")
+        names.append(name)
+    return names
+
+
+def _check_run_changes(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The validated writable fields of a check-run request, or GitHub's 422."""
+    changes: dict[str, Any] = {}
+    status = payload.get("status")
+    if status is not None:
+        if status not in CHECK_STATUSES:
+            raise invalid_request(
+                f"For 'properties/status', {json.dumps(status)} is not a member of "
+                f"{json.dumps(list(CHECK_STATUSES))}."
+            )
+        changes["status"] = status
+    conclusion = payload.get("conclusion")
+    if conclusion is not None:
+        if conclusion not in CHECK_CONCLUSIONS:
+            raise invalid_request(
+                f"For 'properties/conclusion', {json.dumps(conclusion)} is not a member of "
+                f"{json.dumps(list(CHECK_CONCLUSIONS))}."
+            )
+        changes["conclusion"] = conclusion
+    elif status == "completed" or payload.get("completed_at") is not None:
+        # GitHub's docs: conclusion is "required if you provide completed_at or a status of
+        # completed" (the wording of the error is the server's own).
+        raise invalid_request('"conclusion" wasn\'t supplied.')
+    for key in ("started_at", "completed_at"):
+        if payload.get(key) is not None:
+            changes[key] = payload[key]
+    output = payload.get("output")
+    if output is not None:
+        changes["output"] = _check_run_output(output)
+    return changes
+
+
+def _check_run_output(output: Any) -> dict[str, Any]:
+    if not isinstance(output, dict):
+        raise invalid_request("For 'properties/output', the value is not an object.")
+    for required in ("title", "summary"):
+        if not isinstance(output.get(required), str):
+            raise invalid_request(f'"{required}" wasn\'t supplied.')
+    for key in ("summary", "text"):
+        text = output.get(key)
+        if isinstance(text, str) and len(text) > MAX_CHECK_OUTPUT_CHARS:
+            raise invalid_request(
+                f"Only {MAX_CHECK_OUTPUT_CHARS} characters are allowed; {len(text)} were supplied."
+            )
+    annotations = output.get("annotations") or []
+    if not isinstance(annotations, list):
+        raise invalid_request("For 'properties/annotations', the value is not an array.")
+    if len(annotations) > MAX_ANNOTATIONS_PER_REQUEST:
+        raise invalid_request(
+            f"No more than {MAX_ANNOTATIONS_PER_REQUEST} items are allowed; "
+            f"{len(annotations)} were supplied."
+        )
+    for annotation in annotations:
+        if not isinstance(annotation, dict):
+            raise invalid_request("For 'items', the value is not an annotation.")
+        for required in ("path", "start_line", "end_line", "annotation_level", "message"):
+            if annotation.get(required) is None:
+                raise invalid_request(f'"{required}" wasn\'t supplied.')
+        if annotation["annotation_level"] not in ANNOTATION_LEVELS:
+            raise invalid_request(
+                f"For 'properties/annotation_level', {json.dumps(annotation['annotation_level'])}"
+                f" is not a member of {json.dumps(list(ANNOTATION_LEVELS))}."
+            )
+    return dict(output)
