@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from temporalio.client import WorkflowUpdateFailedError
 
 from prsaga.config import Settings, get_settings
-from prsaga.contracts import PullRequestState, WaitForReviewInput
+from prsaga.contracts import DecisionRecord, PullRequestState, WaitForReviewInput
 from prsaga.embedded import Endpoints, Stack, StackError, start_stack
 from prsaga.models import ApprovalDecision, PullRequestEvent, PullRequestRef
 from starter.temporal import connect, decide, register_search_attributes, signal_pull_request
@@ -110,7 +110,7 @@ def _decide(args: argparse.Namespace, settings: Settings) -> int:
         head_sha=args.head,
     )
     try:
-        record = asyncio.run(decide(settings, pr, decision))
+        record = asyncio.run(_decide_now(settings, pr, decision))
     except WorkflowUpdateFailedError as err:
         print(f"prsaga: {pr} refused the decision: {err.cause or err}", file=sys.stderr)
         return 1
@@ -118,6 +118,12 @@ def _decide(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{pr}: {record.decided_by} {verdict} the proposal ({record.proposal}) at {record.at}")
     print(f"Temporal UI: {settings.workflow_ui_url(pr.workflow_id)}")
     return 0
+
+
+async def _decide_now(
+    settings: Settings, pr: PullRequestRef, decision: ApprovalDecision
+) -> DecisionRecord:
+    return await decide(await connect(settings), pr, decision)
 
 
 def _setup(args: argparse.Namespace, settings: Settings) -> int:

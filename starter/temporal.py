@@ -88,12 +88,9 @@ async def signal_pull_request(
     )
 
 
-async def decide(
-    settings: Settings, pr: PullRequestRef, decision: ApprovalDecision
-) -> DecisionRecord:
+async def decide(client: Client, pr: PullRequestRef, decision: ApprovalDecision) -> DecisionRecord:
     """Send a human decision to the pull request's approval gate (the ``decide`` update): the
     workflow's validator refuses it, with the reason, when no proposal matches."""
-    client = await connect(settings)
     handle = client.get_workflow_handle_for(PullRequestWorkflow.run, pr.workflow_id)
     return await handle.execute_update(PullRequestWorkflow.decide, decision)
 

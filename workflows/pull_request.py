@@ -98,6 +98,8 @@ class PullRequestWorkflow:
         self._interruption: ReviewStep | None = None
         """Why the review in flight is being cancelled (``None``: the workflow is cancelled)."""
         self._decision: DecisionRecord | None = None
+        self._waiting_for_human = False
+        """The proposal is posted and the gate waits: a settled state for ``wait_for_review``."""
 
     # ---------------------------------------------------------------------------------------
     # Signals, updates, queries
@@ -184,8 +186,7 @@ class PullRequestWorkflow:
         reviewing = self._review_task is not None and not self._review_task.done()
         if state.closed:
             return not reviewing
-        waiting = state.step == ReviewStep.AWAITING_APPROVAL and self._decision is None
-        return state.pending is None and (not reviewing or waiting)
+        return state.pending is None and (not reviewing or self._waiting_for_human)
 
     # ---------------------------------------------------------------------------------------
     # The main loop
@@ -287,6 +288,7 @@ class PullRequestWorkflow:
             (workflow.now() - event.received_at).total_seconds() if event.received_at else None
         )
         record_review(workflow.metric_meter(), outcome, latency)
+        self._waiting_for_human = False
         self._reviewing_head = None
         self._decision = None
         if state.approval is not None:
@@ -481,6 +483,7 @@ class PullRequestWorkflow:
             f"{fallback}.",
         )
         await self._set_status(head, "pending", f"Awaiting approval to {action}")
+        self._waiting_for_human = True
         try:
             await workflow.wait_condition(
                 lambda: self._decision is not None,
@@ -496,6 +499,7 @@ class PullRequestWorkflow:
                     reason=f"no decision within {timedelta(seconds=timeout)}",
                 )
             )
+        self._waiting_for_human = False
         decision = self._decision
         assert decision is not None
         state.approval = None
