@@ -126,8 +126,12 @@ async def _decide_now(
     return await decide(await connect(settings), pr, decision)
 
 
+async def _register_now(settings: Settings) -> list[str]:
+    return await register_search_attributes(await connect(settings))
+
+
 def _setup(args: argparse.Namespace, settings: Settings) -> int:
-    added = asyncio.run(register_search_attributes(settings))
+    added = asyncio.run(_register_now(settings))
     print(
         f"search attributes on {settings.temporal_address} ({settings.temporal_namespace}): "
         + (f"added {', '.join(added)}" if added else "already registered")

@@ -166,13 +166,13 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
 
 @asynccontextmanager
 async def running_harness(
-    client: Client, github: tuple[FakeGitHub, str], state_dir: Path
+    client: Client, github: tuple[FakeGitHub, str], state_dir: Path, **overrides: Any
 ) -> AsyncIterator[Harness]:
     """A fresh demo pull request on the local GitHub, and a worker on its own task queue."""
     fake, url = github
     pr = renumbered_demo(next_pr_number())
     fake.seed_pull_request(pr.source.pull, pr.source.files, pr.source.contents)
-    settings = make_settings(url, state_dir)
+    settings = make_settings(url, state_dir, **overrides)
     with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
         async with build_worker(client, settings, executor):
             yield Harness(settings, client, fake, url, pr)

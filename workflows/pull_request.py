@@ -14,7 +14,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -432,15 +432,30 @@ class PullRequestWorkflow:
 
         async def specialist(name: str, chunk: int, chunks: int) -> AgentReport:
             async with limit:
-                return await workflow.execute_activity_method(
-                    AnalyzeAgents.claude_review,
-                    SpecialistInput(plan=plan.input, specialist=name, chunk=chunk),
-                    task_queue=plan.llm_task_queue or workflow.info().task_queue,
-                    start_to_close_timeout=ANALYZE_TIMEOUT,
-                    heartbeat_timeout=ANALYZE_HEARTBEAT,
-                    retry_policy=LLM_RETRY,
-                    summary=f"Claude {name} review, chunk {chunk + 1}/{chunks}",
-                )
+                try:
+                    return await workflow.execute_activity_method(
+                        AnalyzeAgents.claude_review,
+                        SpecialistInput(plan=plan.input, specialist=name, chunk=chunk),
+                        task_queue=plan.llm_task_queue or workflow.info().task_queue,
+                        start_to_close_timeout=ANALYZE_TIMEOUT,
+                        heartbeat_timeout=ANALYZE_HEARTBEAT,
+                        retry_policy=LLM_RETRY,
+                        summary=f"Claude {name} review, chunk {chunk + 1}/{chunks}",
+                    )
+                except ActivityError as err:
+                    if is_cancelled_exception(err):
+                        raise
+                    # Claude is an extra opinion: once its retries are spent, the review goes
+                    # on with the other agents and says which one failed.
+                    return AgentReport(
+                        agent=f"claude-{name}",
+                        batch=chunk,
+                        files=0,
+                        paths=[],
+                        findings=[],
+                        duration_ms=0,
+                        error=_reason(err),
+                    )
 
         claude = [
             specialist(name, chunk, chunks)
