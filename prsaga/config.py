@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     anthropic_base_url: str | None = None
     """Messages API base URL (a gateway, or the local fake server in tests and the demo)."""
     anthropic_model: str = "claude-sonnet-4-6"
+    local_llm_port: int = 8766
+    """Port of the local Messages-API server that ``prsaga demo --local-claude`` runs."""
     anthropic_max_tokens: int = Field(default=4096, ge=256)
     anthropic_timeout_seconds: float = Field(default=120.0, gt=0)
     llm_batch_tokens: int = Field(default=24_000, ge=1000)

@@ -158,9 +158,13 @@ class Endpoints:
     ui_port: int
     webhook_url: str
     github_url: str | None
+    llm_url: str | None = None
+    """The local Messages-API server, when one is run instead of Anthropic's API."""
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, local_github: bool) -> Endpoints:
+    def from_settings(
+        cls, settings: Settings, *, local_github: bool, local_llm: bool = False
+    ) -> Endpoints:
         host, _, port = settings.temporal_address.rpartition(":")
         ui = urlsplit(settings.temporal_ui_url)
         return cls(
@@ -169,6 +173,7 @@ class Endpoints:
             ui_port=ui.port or 8233,
             webhook_url=f"http://{settings.webhook_host}:{settings.webhook_port}",
             github_url=f"http://127.0.0.1:{settings.local_github_port}" if local_github else None,
+            llm_url=f"http://127.0.0.1:{settings.local_llm_port}" if local_llm else None,
         )
 
 
@@ -198,6 +203,10 @@ def child_env(settings: Settings, endpoints: Endpoints) -> dict[str, str]:
         env["PRSAGA_GITHUB_MIN_REQUEST_INTERVAL"] = "0"  # no secondary rate limits locally
     else:
         env["PRSAGA_GITHUB_API_URL"] = settings.github_api_url
+    if settings.anthropic_api_key is not None:
+        env["PRSAGA_ANTHROPIC_API_KEY"] = settings.anthropic_api_key.get_secret_value()
+    if endpoints.llm_url is not None:
+        env["PRSAGA_ANTHROPIC_BASE_URL"] = endpoints.llm_url
     return env
 
 
@@ -222,6 +231,20 @@ def start_stack(stack: Stack, settings: Settings, endpoints: Endpoints) -> None:
                 "PRSAGA_GITHUB_TOKEN",
                 "--seed",
                 "demo",
+            ],
+            env,
+        )
+    if endpoints.llm_url is not None:
+        stack.start(
+            "claude",
+            [
+                sys.executable,
+                "-m",
+                "prsaga.llm_fake",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(settings.local_llm_port),
             ],
             env,
         )
@@ -256,6 +279,8 @@ def start_stack(stack: Stack, settings: Settings, endpoints: Endpoints) -> None:
         stack.wait_until(
             "the local GitHub", lambda: _answers(f"{endpoints.github_url}/_fake/state")
         )
+    if endpoints.llm_url is not None:
+        stack.wait_until("the local Messages API", lambda: _answers(f"{endpoints.llm_url}/"))
     stack.wait_until(
         "the Temporal UI",
         lambda: _answers(f"http://{endpoints.temporal_host}:{endpoints.ui_port}/"),

@@ -26,7 +26,7 @@ from workflows.pull_request import PullRequestWorkflow
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from starter.demo import run_demo
 
-    return run_demo(settings, keep_running=args.keep_running)
+    return run_demo(settings, keep_running=args.keep_running, local_claude=args.local_claude)
 
 
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
@@ -163,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--keep-running", action="store_true", help="keep the services up after the review"
+    )
+    demo.add_argument(
+        "--local-claude",
+        action="store_true",
+        help="also run the Claude specialists, against the local Messages-API server",
     )
     demo.set_defaults(run=_demo)
     dev = commands.add_parser("dev", help="run Temporal, a worker and the webhook server")

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import sys
 import uuid
@@ -61,22 +62,31 @@ def deliver(
 DEMO_TOKEN_PREFIX = "ghp_demo"
 
 
-def demo_settings(base: Settings) -> Settings:
+def demo_settings(base: Settings, *, local_claude: bool = False) -> Settings:
     """The demo's settings: the base ones, pointed at the local GitHub with a token made for this
-    run only (never a real token someone has in their environment)."""
-    return base.model_copy(
-        update={
-            "webhook_secret": base.webhook_secret or SecretStr(secrets.token_hex(20)),
-            "github_token": SecretStr(DEMO_TOKEN_PREFIX + secrets.token_hex(16)),
-            "github_api_url": f"http://127.0.0.1:{base.local_github_port}",
-            "github_min_request_interval": 0.0,
-        }
-    )
+    run only (never a real token someone has in their environment); with ``local_claude``, at the
+    local Messages API too, with a key made for this run."""
+    updates: dict[str, object] = {
+        "webhook_secret": base.webhook_secret or SecretStr(secrets.token_hex(20)),
+        "github_token": SecretStr(DEMO_TOKEN_PREFIX + secrets.token_hex(16)),
+        "github_api_url": f"http://127.0.0.1:{base.local_github_port}",
+        "github_min_request_interval": 0.0,
+    }
+    if local_claude:
+        updates["anthropic_api_key"] = SecretStr("sk-ant-demo-" + secrets.token_hex(16))
+        updates["anthropic_base_url"] = f"http://127.0.0.1:{base.local_llm_port}"
+    return base.model_copy(update=updates)
 
 
-def run_demo(base: Settings, *, keep_running: bool = False, out: TextIO = sys.stdout) -> int:
-    settings = demo_settings(base)
-    endpoints = Endpoints.from_settings(settings, local_github=True)
+def run_demo(
+    base: Settings,
+    *,
+    keep_running: bool = False,
+    local_claude: bool = False,
+    out: TextIO = sys.stdout,
+) -> int:
+    settings = demo_settings(base, local_claude=local_claude)
+    endpoints = Endpoints.from_settings(settings, local_github=True, local_llm=local_claude)
     demo = load_demo_pull_request()
     pr = PullRequestRef(
         owner=demo.webhook_payload["repository"]["owner"]["login"],
@@ -160,6 +170,14 @@ def _reviews(settings: Settings, pr: PullRequestRef) -> list[Any]:
     return list(pull.get_reviews())
 
 
+_HIDDEN_MARKER = re.compile(r"\n*<!-- prsaga:[^>]*-->")
+
+
+def _visible(body: str) -> str:
+    """A comment as GitHub renders it: without prsaga's hidden markers."""
+    return _HIDDEN_MARKER.sub("", body).rstrip()
+
+
 def print_review(settings: Settings, pr: PullRequestRef, head_sha: str, out: TextIO) -> None:
     """Print what is on the pull request now, read back through the GitHub API."""
     repo = make_github(settings).get_repo(pr.full_name)
@@ -170,10 +188,10 @@ def print_review(settings: Settings, pr: PullRequestRef, head_sha: str, out: Tex
             f"\n{rule}\nReview {review.id} by {review.user.login} ({review.state})\n{rule}",
             file=out,
         )
-        print(review.body, file=out)
+        print(_visible(review.body), file=out)
         for comment in pull.get_single_review_comments(review.id):
             print(f"\n  ▸ inline comment on {comment.path}:{comment.line}", file=out)
-            print("    " + comment.body.replace("\n", "\n    "), file=out)
+            print("    " + _visible(comment.body).replace("\n", "\n    "), file=out)
     print(f"\n{rule}\nCommit status on {head_sha[:12]}\n{rule}", file=out)
     # GitHub lists statuses newest first; print them in the order they happened.
     for status in reversed(list(repo.get_commit(head_sha).get_statuses())):

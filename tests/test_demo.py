@@ -102,6 +102,37 @@ def test_demo_prints_the_review_and_cleans_up(tmp_path: Path):
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_demo_with_the_local_messages_api_merges_claude_findings(tmp_path: Path):
+    state_dir = tmp_path / "state"
+    env = demo_env(state_dir)
+    env["PRSAGA_LOCAL_LLM_PORT"] = str(free_port())
+    result = subprocess.run(
+        [sys.executable, "-m", "starter.cli", "demo", "--local-claude"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = result.stdout
+    assert result.returncode == 0, f"stdout:\n{out}\nstderr:\n{result.stderr}"
+    # Claude's grounded finding sits on the line it names, beside the offline reviewer's.
+    assert "inline comment on tests/testserver/server.py:19" in out
+    assert "(`claude-sonnet-4-6` performance/performance, low)" in out
+    assert "(`ruff` W291, low)" in out
+    for agent in ("claude-security", "claude-correctness", "claude-performance", "offline"):
+        assert f"| {agent} |" in out
+    assert "<!-- prsaga:" not in out  # hidden markers are not shown
+    assert processes_mentioning(str(state_dir)) == []
+    leaks = [
+        path
+        for path in state_dir.rglob("*")
+        if path.is_file() and b"sk-ant-demo" in path.read_bytes()
+    ]
+    assert leaks == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_ctrl_c_stops_every_child(tmp_path: Path):
     state_dir = tmp_path / "state"
     process = subprocess.Popen(
