@@ -1,4 +1,4 @@
-"""The ``prsaga`` command: demo, dev, review, approve, reject, setup, worker, webhook."""
+"""The ``prsaga`` command: demo, dev, review, approve, reject, setup, local, worker, webhook."""
 
 from __future__ import annotations
 
@@ -139,6 +139,24 @@ def _setup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _local(args: argparse.Namespace, settings: Settings) -> int:
+    from starter.local import LocalGitHub, read_contents
+
+    secret = (
+        settings.webhook_secret.get_secret_value()
+        if settings.webhook_secret is not None
+        else _secret_path(settings).read_text().strip()
+    )
+    github = LocalGitHub(settings, secret)
+    if args.action == "push":
+        print(github.push(read_contents(args.file or ["docs/notes.md"]), force=args.force))
+    elif args.action == "comment":
+        print(github.comment(args.login, args.body))
+    else:
+        print(github.grant(args.login, args.permission))
+    return 0
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import worker
 
@@ -195,6 +213,25 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "setup", help="register prsaga's search attributes on the Temporal server"
     ).set_defaults(run=_setup)
+    local = commands.add_parser(
+        "local", help="act on the demo pull request of `prsaga dev`'s local GitHub"
+    )
+    local_actions = local.add_subparsers(dest="action", required=True)
+    push = local_actions.add_parser("push", help="push a commit and deliver `synchronize`")
+    push.add_argument(
+        "--file",
+        action="append",
+        metavar="PATH[=LOCAL_FILE]",
+        help="a file to commit (its text from LOCAL_FILE, else a generated note); repeatable",
+    )
+    push.add_argument("--force", action="store_true", help="rewrite the branch's history")
+    comment = local_actions.add_parser("comment", help="comment and deliver `issue_comment`")
+    comment.add_argument("--as", dest="login", required=True, help="the commenter's login")
+    comment.add_argument("body", help="the comment, e.g. '/agent approve'")
+    grant = local_actions.add_parser("grant", help="set a user's permission on the repository")
+    grant.add_argument("login")
+    grant.add_argument("permission", choices=["admin", "maintain", "write", "triage", "read"])
+    local.set_defaults(run=_local)
     commands.add_parser("worker", help="run a worker (same as `python worker.py`)").set_defaults(
         run=_worker
     )

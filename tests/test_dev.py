@@ -13,8 +13,9 @@ import pytest
 
 from prsaga.demo import load_demo_pull_request
 from prsaga.embedded import temporal_cli
+from prsaga.search_attributes import AWAITING_APPROVAL_QUERY
 from starter.demo import deliver
-from tests.test_demo import REPO, demo_env, processes_mentioning
+from tests.test_demo import REPO, WEBHOOK_SECRET, demo_env, processes_mentioning
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
@@ -101,10 +102,106 @@ def test_dev_stack_serves_webhooks_and_the_review_command(tmp_path: Path):
     assert processes_mentioning(str(state_dir)) == []
 
 
-def readme_temporal_commands() -> list[list[str]]:
-    """The `temporal workflow ...` commands shown in the README, as argv lists."""
+def readme_temporal_commands(
+    section: str = "## Driving it from the `temporal` CLI",
+) -> list[list[str]]:
+    """The `temporal workflow ...` commands shown in a section of the README, as argv lists."""
     text = (REPO / "README.md").read_text().replace("\\\n", " ")
-    return [shlex.split(line) for line in text.splitlines() if line.startswith("temporal workflow")]
+    start = text.index(section)
+    end = text.find("\n## ", start + len(section))
+    body = text[start : end if end != -1 else None]
+    return [shlex.split(line) for line in body.splitlines() if line.startswith("temporal workflow")]
+
+
+def run_prsaga(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "starter.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_open_push_twice_and_approve_as_a_maintainer_on_the_dev_stack(tmp_path: Path):
+    """The lifecycle story of the README, on `prsaga dev` with its local GitHub."""
+    state_dir = tmp_path / "state"
+    config = tmp_path / "prsaga.yml"
+    config.write_text("require_approval: true\nrequest_changes_at: low\n")
+    env = demo_env(state_dir)
+    env.update({"PRSAGA_DEFAULT_REPO_CONFIG": str(config), "PRSAGA_DEBOUNCE_SECONDS": "2"})
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "starter.cli", "dev"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert dev.stdout is not None
+        for line in dev.stdout:
+            if line.startswith("  GitHub API"):
+                break
+        payload = load_demo_pull_request().webhook_payload
+        webhook = f"http://127.0.0.1:{env['PRSAGA_WEBHOOK_PORT']}"
+        opened = deliver(webhook, WEBHOOK_SECRET, "pull_request", payload, str(uuid.uuid4()))
+        assert opened.status_code == 202
+        first = run_prsaga(env, "local", "push", "--file", "docs/one.md")
+        second = run_prsaga(env, "local", "push", "--file", "docs/two.md")
+        head = second.split()[1].rstrip(";")
+        assert "pull_request delivery" in first and "HTTP 202" in second
+
+        state = workflow_state(env, wait=True)
+        assert state["step"] == "awaiting_approval"
+        assert state["approval"]["head_sha"].startswith(head)
+        found = subprocess.run(
+            [temporal_cli(), "workflow", "list", "--query", AWAITING_APPROVAL_QUERY],
+            env=dict(env, TEMPORAL_ADDRESS=env["PRSAGA_TEMPORAL_ADDRESS"]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "pr-psf/requests-2400" in found.stdout, found.stdout + found.stderr
+
+        run_prsaga(env, "local", "grant", "maintainer-1", "write")
+        run_prsaga(env, "local", "comment", "--as", "maintainer-1", "/agent approve")
+        state = workflow_state(env, wait=True)
+        assert state["step"] == "completed", state
+        assert state["reviewed_shas"] == [state["head_sha"]]
+        assert state["head_sha"].startswith(head)
+        assert state["decisions"][-1]["decided_by"] == "maintainer-1"
+
+        # Every step of the story is in the workflow's history.
+        shown = subprocess.run(
+            [
+                temporal_cli(),
+                "workflow",
+                "show",
+                "-o",
+                "json",
+                "--workflow-id",
+                "pr-psf/requests-2400",
+            ],
+            env=dict(env, TEMPORAL_ADDRESS=env["PRSAGA_TEMPORAL_ADDRESS"]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        for step in ("on_event", "on_command", "plan_review", "get_permission", "publish_review"):
+            assert step in shown, step
+    finally:
+        dev.send_signal(signal.SIGINT)
+        try:
+            dev.wait(timeout=30)
+        finally:
+            if dev.poll() is None:
+                dev.kill()
+    assert processes_mentioning(str(state_dir)) == []
 
 
 def workflow_state(env: dict[str, str], wait: bool = False) -> dict:
