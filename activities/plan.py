@@ -14,6 +14,7 @@ from github import GithubException, UnknownObjectException
 from github.Repository import Repository
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from prsaga.chunking import Chunk, chunk_files
 from prsaga.claude import estimate_cost_usd
@@ -94,7 +95,11 @@ def build_plan(
 ) -> StoredPlan:
     notes: list[str] = []
     text, unreadable = read_repo_config(repo, settings.repo_config_path, input.base_sha)
-    loaded = load_repo_config(text, RepoConfig.from_settings(settings))
+    try:
+        defaults = RepoConfig.from_settings(settings)
+    except ValueError as err:  # the operator's own file: nothing a retry can fix
+        raise ApplicationError(str(err), type="InvalidServerConfig", non_retryable=True) from err
+    loaded = load_repo_config(text, defaults)
     config = loaded.config
     config_error = unreadable or loaded.error
 

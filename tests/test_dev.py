@@ -76,12 +76,14 @@ def test_dev_stack_serves_webhooks_and_the_review_command(tmp_path: Path):
         # The README's `temporal` CLI lines do the same against the same workflow.
         cli_env = dict(env, TEMPORAL_ADDRESS=env["PRSAGA_TEMPORAL_ADDRESS"])
         commands = readme_temporal_commands()
-        assert [c[:3] for c in commands] == [
-            ["temporal", "workflow", "signal-with-start"],
-            ["temporal", "workflow", "update"],
-            ["temporal", "workflow", "query"],
+        assert [c[:4] for c in commands] == [
+            ["temporal", "workflow", "signal-with-start", "--workflow-id"],
+            ["temporal", "workflow", "update", "execute"],
+            ["temporal", "workflow", "query", "--workflow-id"],
+            ["temporal", "workflow", "update", "execute"],
         ]
-        for command in commands:
+        *review_commands, decide_command = commands
+        for command in review_commands:
             done = subprocess.run(
                 [temporal_cli(), *command[1:]],
                 env=cli_env,
@@ -90,6 +92,16 @@ def test_dev_stack_serves_webhooks_and_the_review_command(tmp_path: Path):
                 timeout=60,
             )
             assert done.returncode == 0, done.stdout + done.stderr
+        # Nothing awaits a decision here: the README's `decide` reaches the workflow's validator.
+        refused = subprocess.run(
+            [temporal_cli(), *decide_command[1:]],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode != 0
+        assert "no proposal awaiting a decision" in refused.stdout + refused.stderr
         assert "step:completed" in done.stdout or '"step":"completed"' in done.stdout
         assert workflow_state(env)["reviews_started"] == 3
     finally:

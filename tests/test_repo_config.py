@@ -1,6 +1,8 @@
 # --- Unit tests: .github/prsaga.yml over the server's defaults; clear errors, never a crash ---
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -137,3 +139,8 @@ def test_an_invalid_server_defaults_file_stops_the_server(tmp_path):
     missing = settings.model_copy(update={"default_repo_config": tmp_path / "missing.yml"})
     with pytest.raises(ValueError, match="default_repo_config"):
         RepoConfig.from_settings(missing)
+
+
+def test_the_readme_shows_the_example_verbatim():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert EXAMPLE_CONFIG in readme
