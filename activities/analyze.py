@@ -115,7 +115,11 @@ class AnalyzeAgents:
         plan, parsed = load_plan(self._settings, input.plan)
         by_path = parsed.files_by_path()
         batch = [by_path[path] for path in plan.offline_batches[input.batch]]
-        gh = make_github(self._settings, installation_id=input.plan.installation_id)
+        gh = make_github(
+            self._settings,
+            installation_id=input.plan.installation_id,
+            repo_full_name=input.plan.diff.pr.full_name,
+        )
         changed, skipped = fetch_changed_files(gh, input.plan.diff, batch)
         review = _heartbeating(
             lambda: review_files(

@@ -1,18 +1,26 @@
-"""The comment agent: the commit status, the review, and the review's compensation.
+"""The comment agent: the commit status (or check run), the review, and the review's compensation.
 
 Posting is idempotent: every review carries a hidden marker with its review key, and a retried
 activity that finds its marker returns that review instead of posting a second one.
+
+As a GitHub App prsaga reports on the head commit with a check run (only Apps may write them):
+in progress while the review runs, then completed with a conclusion, a summary and the findings
+as annotations. With a plain token it sets a commit status under the same name.
 """
 
 from __future__ import annotations
 
 import re
-from typing import cast
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, cast
 
 from github import GithubException
+from github.CheckRun import CheckRun
 from github.GithubObject import NotSet
 from github.PullRequest import PullRequest, ReviewComment
 from github.PullRequestReview import PullRequestReview
+from github.Repository import Repository
 from temporalio import activity
 
 from prsaga.config import Settings
@@ -20,11 +28,15 @@ from prsaga.contracts import (
     CommitStatusInput,
     PublishedReview,
     PublishReviewInput,
+    StatusState,
     WithdrawReviewInput,
 )
+from prsaga.github_auth import uses_app
 from prsaga.github_client import github_errors, make_github
-from prsaga.models import Finding, PullRequestRef
+from prsaga.models import Finding, PullRequestRef, Severity
+from prsaga.redact import redact
 from prsaga.review import (
+    MAX_FINDINGS,
     finding_marker,
     plan_review,
     render_summary,
@@ -36,6 +48,30 @@ from .parse import load_parsed
 
 WITHDRAWN_MARKER = "<!-- prsaga:withdrawn -->"
 FINDING_MARKER = re.compile(r"<!-- prsaga:finding .*? -->")
+
+MAX_ANNOTATIONS_PER_REQUEST = 50
+"""GitHub takes at most 50 annotations per check-run request; more go in further updates."""
+MAX_CHECK_OUTPUT_CHARS = 65_535
+"""GitHub refuses a check run's ``summary`` or ``text`` longer than this (422)."""
+MAX_ANNOTATION_TITLE = 255
+CHECK_CONCLUSIONS: dict[StatusState, str] = {
+    "success": "success",
+    "failure": "failure",
+    # The compensation: the review started and was stopped (superseded, cancelled, failed).
+    # GitHub documents ``cancelled`` for a check "planned or started but then stopped", by hand
+    # or by a service problem; ``neutral`` would pass a required check for a commit nobody
+    # reviewed (branch protection accepts success, skipped or neutral), as ``error`` does not.
+    "error": "cancelled",
+}
+_ANNOTATION_LEVELS = {
+    Severity.CRITICAL: "failure",
+    Severity.HIGH: "failure",
+    Severity.MEDIUM: "warning",
+}
+"""GitHub's annotation level of a finding's severity (``notice`` for the others)."""
+
+Annotation = dict[str, str | int]
+CheckRunOutput = dict[str, str | list[Annotation]]
 
 
 def find_review(pull: PullRequest, review_key: str) -> PullRequestReview | None:
@@ -74,16 +110,66 @@ class CommentAgent:
 
     @activity.defn(name="set_commit_status")
     def set_commit_status(self, input: CommitStatusInput) -> None:
+        """Report the review's state on the head commit: a check run as a GitHub App, a commit
+        status with a token. Idempotent: a retry updates the check run it finds."""
         pr = input.pr
         with github_errors(f"setting the {input.state} status of {pr}"):
             gh = make_github(self._settings, installation_id=input.installation_id)
             repo = gh.get_repo(pr.full_name)
+            if uses_app(self._settings):
+                self._report_check_run(repo, input)
+                return
             repo.get_commit(input.head_sha).create_status(
                 state=input.state,
                 description=input.description,
                 context=self._settings.status_context,
                 target_url=self._workflow_url() or NotSet,
             )
+
+    def _report_check_run(self, repo: Repository, input: CommitStatusInput) -> None:
+        """Create or update prsaga's check run on the head: in progress while ``pending``,
+        then completed with the findings as annotations (in batches GitHub accepts)."""
+        workflow_url = self._workflow_url()
+        details_url = workflow_url or NotSet
+        name = self._settings.status_context
+        run = _latest_check_run(repo, input.head_sha, name, self._settings.github_app_id)
+        title = input.description
+        if input.state == "pending":
+            output: CheckRunOutput = {
+                "title": title,
+                "summary": check_run_summary(input, workflow_url),
+            }
+            if run is None or run.status == "completed":
+                # A completed run cannot go back in progress: a new review gets a new run,
+                # which GitHub then shows as the latest of that name.
+                repo.create_check_run(
+                    name=name,
+                    head_sha=input.head_sha,
+                    status="in_progress",
+                    details_url=details_url,
+                    output=output,
+                )
+            else:
+                run.edit(status="in_progress", details_url=details_url, output=output)
+            return
+        summary = check_run_summary(input, workflow_url)
+        annotations = [a for a in map(check_annotation, input.findings) if a is not None]
+        # Each update appends its annotations: a retry sends only those not there yet (the
+        # input, hence the order, is the same on every attempt).
+        done = run.output.annotations_count if run is not None else 0
+        batches = annotation_batches(annotations[done:])
+        completion: dict[str, Any] = {
+            "status": "completed",
+            "conclusion": CHECK_CONCLUSIONS[input.state],
+            "details_url": details_url,
+            "output": {"title": title, "summary": summary, "annotations": batches[0]},
+        }
+        if run is None:
+            run = repo.create_check_run(name=name, head_sha=input.head_sha, **completion)
+        else:
+            run.edit(**completion)
+        for batch in batches[1:]:
+            run.edit(output={"title": title, "summary": summary, "annotations": batch})
 
     @activity.defn(name="publish_review")
     def publish_review(self, input: PublishReviewInput) -> PublishedReview:
@@ -173,3 +259,89 @@ class CommentAgent:
                     f"{WITHDRAWN_MARKER}\n{review_marker(input.review_key)}"
                 )
             )
+
+
+def _latest_check_run(
+    repo: Repository, head_sha: str, name: str, app_id: int | None
+) -> CheckRun | None:
+    """The newest check run named ``name`` that this App made on ``head_sha``, if any (another
+    App may use the same name; GitHub gives the newest run the highest id)."""
+    runs = repo.get_commit(head_sha).get_check_runs(check_name=name, filter="all")
+    return max((run for run in runs if run.app.id == app_id), key=lambda run: run.id, default=None)
+
+
+def check_annotation(finding: Finding) -> Annotation | None:
+    """A finding as a check-run annotation on its lines of the head commit; ``None`` for a
+    finding about a whole file (it has no line: the summary lists it)."""
+    if finding.line is None:
+        return None
+    message = finding.message
+    if finding.also_on_lines:
+        more = f" and {finding.also_on_more} more" if finding.also_on_more else ""
+        message += f"\n\nAlso on lines {', '.join(map(str, finding.also_on_lines))}{more}."
+    title = f"{finding.title} ({finding.tool} {finding.rule})"
+    annotation: Annotation = {
+        "path": finding.path,
+        "start_line": finding.line,
+        "end_line": max(finding.end_line or finding.line, finding.line),
+        "annotation_level": _ANNOTATION_LEVELS.get(finding.severity, "notice"),
+        "title": _cut(redact(title), MAX_ANNOTATION_TITLE),
+        "message": redact(message),
+    }
+    if finding.suggestion is not None:
+        annotation["raw_details"] = redact(f"Suggested replacement:\n{finding.suggestion}")
+    return annotation
+
+
+def annotation_batches(annotations: Sequence[Annotation]) -> list[list[Annotation]]:
+    """Annotations in requests GitHub accepts; always at least one (maybe empty) batch."""
+    size = MAX_ANNOTATIONS_PER_REQUEST
+    return [list(annotations[i : i + size]) for i in range(0, len(annotations), size)] or [[]]
+
+
+def check_run_summary(input: CommitStatusInput, workflow_url: str | None) -> str:
+    """The check run's summary: the findings by severity and those about whole files (once
+    the review is posted), what the workflow adds, and the link to its audit trail."""
+    parts: list[str] = []
+    if input.state in ("success", "failure"):
+        parts += _findings_summary(input.findings, input.omitted_findings)
+    if input.summary:
+        parts += ["", input.summary]
+    if not parts:
+        parts.append(input.description)
+    if workflow_url:
+        parts += ["", f"Audit trail: [Temporal workflow]({workflow_url})"]
+    return _cut(redact("\n".join(parts).strip()), MAX_CHECK_OUTPUT_CHARS)
+
+
+def _findings_summary(findings: Sequence[Finding], omitted: int) -> list[str]:
+    if not findings:
+        return ["No findings on the lines this pull request changes."]
+    counts = Counter(finding.severity for finding in findings)
+    breakdown = ", ".join(
+        f"{counts[severity]} {severity.value}" for severity in sorted(counts, key=lambda s: -s.rank)
+    )
+    whole_files = [finding for finding in findings if finding.line is None]
+    total = len(findings)
+    parts = [
+        f"**{total} finding{'s' if total != 1 else ''}** ({breakdown}): "
+        f"{total - len(whole_files)} annotated on their lines, "
+        f"{len(whole_files)} about whole files."
+    ]
+    if omitted:
+        parts += [
+            "",
+            f"{omitted} lower-ranked finding{'s were' if omitted != 1 else ' was'} left out "
+            f"(at most {MAX_FINDINGS} per review).",
+        ]
+    if whole_files:
+        parts += ["", "#### About whole files", ""]
+        parts += [
+            f"- `{f.path}`: **{f.title}** (`{f.tool}` {f.rule}, {f.severity.value}) — {f.message}"
+            for f in whole_files
+        ]
+    return parts
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

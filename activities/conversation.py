@@ -31,7 +31,11 @@ class ConversationAgent:
     def reply(self, input: ReplyInput) -> int:
         """Post ``input.body`` as a comment, once: a retry finds its marker and posts nothing."""
         marker = reply_marker(input.key)
-        gh = make_github(self._settings, installation_id=input.installation_id)
+        gh = make_github(
+            self._settings,
+            installation_id=input.installation_id,
+            repo_full_name=input.pr.full_name,
+        )
         with github_errors(f"replying on {input.pr}"):
             issue = gh.get_repo(input.pr.full_name).get_issue(input.pr.number)
             for comment in issue.get_comments():
@@ -50,7 +54,11 @@ class ConversationAgent:
             cached = self._permissions.get(key)
         if cached is not None and now - cached[0] < self._settings.permission_cache_seconds:
             return cached[1]
-        gh = make_github(self._settings, installation_id=input.installation_id)
+        gh = make_github(
+            self._settings,
+            installation_id=input.installation_id,
+            repo_full_name=input.pr.full_name,
+        )
         with github_errors(f"asking the permission of {input.login} on {input.pr.full_name}"):
             permission = gh.get_repo(input.pr.full_name).get_collaborator_permission(input.login)
         with self._lock:

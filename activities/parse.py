@@ -70,7 +70,10 @@ def load_parsed(
     store = DiffStore(settings.blob_dir)
     parsed = store.load(ref)
     if parsed is None:
-        parsed = fetch_pull_request(make_github(settings, installation_id=installation_id), ref.pr)
+        parsed = fetch_pull_request(
+            make_github(settings, installation_id=installation_id, repo_full_name=ref.pr.full_name),
+            ref.pr,
+        )
         if parsed.ref != ref:
             raise ApplicationError(
                 f"{ref.pr} moved on: its head is {parsed.ref.head_sha[:12]}, "
@@ -90,7 +93,11 @@ class ParseAgent:
 
     @activity.defn(name="parse_pull_request")
     def parse_pull_request(self, input: ParseInput) -> ParsedSummary:
-        gh = make_github(self._settings, installation_id=input.installation_id)
+        gh = make_github(
+            self._settings,
+            installation_id=input.installation_id,
+            repo_full_name=input.pr.full_name,
+        )
         parsed = fetch_pull_request(gh, input.pr)
         DiffStore(self._settings.blob_dir).save(parsed)
         activity.logger.info(

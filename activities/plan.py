@@ -177,9 +177,11 @@ def load_plan(settings: Settings, input: PlanInput) -> tuple[StoredPlan, ParsedP
     key = f"plans/{plan_key(input)}"
     plan = store.load(key, StoredPlan)
     if plan is None:
-        repo = make_github(settings, installation_id=input.installation_id).get_repo(
-            input.diff.pr.full_name
-        )
+        repo = make_github(
+            settings,
+            installation_id=input.installation_id,
+            repo_full_name=input.diff.pr.full_name,
+        ).get_repo(input.diff.pr.full_name)
         plan = build_plan(settings, repo, parsed, input)
         store.save(key, plan)
     return plan, parsed

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from prsaga.models import (
     ApprovalChannel,
@@ -22,7 +22,7 @@ from prsaga.models import (
     TokenUsage,
 )
 from prsaga.offline import SkippedFile, ToolRun
-from prsaga.review import AgentSummary
+from prsaga.review import MAX_FINDINGS, AgentSummary
 
 SHA = Field(pattern=r"^[0-9a-f]{40}$")
 
@@ -158,17 +158,36 @@ class AgentReport(BaseModel):
 
 
 StatusState = Literal["pending", "success", "failure", "error"]
+MAX_STATUS_SUMMARY = 10_000
+"""Characters of ``CommitStatusInput.summary`` kept (GitHub takes 65,535 in a check run)."""
 ReviewEvent = Literal["COMMENT", "REQUEST_CHANGES", "APPROVE"]
 
 
 class CommitStatusInput(BaseModel):
-    """Set prsaga's commit status on a head SHA."""
+    """Report the review's state on a head SHA: a check run when prsaga is a GitHub App, else a
+    commit status (which shows only ``state`` and ``description``)."""
 
     pr: PullRequestRef
     head_sha: str = SHA
     state: StatusState
     description: str = Field(max_length=140)
+    """The status description, and the check run's title."""
     installation_id: int | None = None
+    summary: str = ""
+    """More for the check run's summary (markdown): the scope, the proposal, why it stopped.
+    Cut to ``MAX_STATUS_SUMMARY`` characters: it rides in the workflow history."""
+    findings: list[Finding] = Field(default=[], max_length=MAX_FINDINGS)
+    """The posted review's findings, on the final state: the check run's annotations (those
+    on a line) and its summary (those about a whole file)."""
+    omitted_findings: int = Field(default=0, ge=0)
+    """Lower-ranked findings the review left out of ``findings``."""
+
+    @field_validator("summary")
+    @classmethod
+    def _bounded_summary(cls, summary: str) -> str:
+        if len(summary) <= MAX_STATUS_SUMMARY:
+            return summary
+        return summary[: MAX_STATUS_SUMMARY - 1] + "…"
 
 
 class PublishReviewInput(BaseModel):

@@ -47,7 +47,13 @@ with workflow.unsafe.imports_passed_through():
         WithdrawReviewInput,
     )
     from prsaga.lifecycle import advance, final_status, needs_approval, propose
-    from prsaga.models import ApprovalDecision, CommandEvent, PullRequestEvent, ReviewStep
+    from prsaga.models import (
+        ApprovalDecision,
+        CommandEvent,
+        Finding,
+        PullRequestEvent,
+        ReviewStep,
+    )
     from prsaga.review import keep_worst, status_description
     from prsaga.telemetry import ReviewOutcome, record_findings, record_review
 
@@ -349,9 +355,22 @@ class PullRequestWorkflow:
         self._reviewing_head = head
         saga.on_failure(
             "set the commit status to error",
-            lambda: self._set_status(head, "error", f"Review stopped: {state.last_error}"),
+            lambda: self._set_status(
+                head,
+                "error",
+                f"Review stopped: {state.last_error}",
+                summary=f"prsaga stopped reviewing `{head[:12]}`: {state.last_error}",
+            ),
         )
-        await self._set_status(head, "pending", f"Reviewing {plan.files} changed files")
+        scope = list(plan.notes)
+        if plan.incremental and plan.input.since_sha:
+            scope.insert(0, f"Only what changed since `{plan.input.since_sha[:12]}` is reviewed.")
+        await self._set_status(
+            head,
+            "pending",
+            f"Reviewing {plan.files} changed files",
+            summary="\n".join(f"- {line}" for line in scope),
+        )
 
         self._move(ReviewStep.ANALYZING)
         reports = await self._analyze(plan)
@@ -404,7 +423,15 @@ class PullRequestWorkflow:
         )
         record_findings(workflow.metric_meter(), findings)
         status, description = final_status(findings, posted_as, decision)
-        await self._set_status(head, status, description)
+        review_url = state.last_review.html_url
+        await self._set_status(
+            head,
+            status,
+            description,
+            summary="\n".join([f"The review: {review_url}", *(f"- {note}" for note in notes)]),
+            findings=findings,
+            omitted=omitted,
+        )
         state.findings_count = len(findings)
         earlier = [sha for sha in state.reviewed_shas if sha != head]
         state.reviewed_shas = [*earlier, head][-RECENT_HEADS:]
@@ -490,14 +517,16 @@ class PullRequestWorkflow:
         prefix = self._options.command_prefix
         deadline = f"{state.approval.deadline:%Y-%m-%d %H:%M} UTC"
         fallback = "go ahead" if policy.on_approval_timeout == "proceed" else "post a comment"
-        await self._reply(
-            f"proposal-{review_key}",
+        proposal_text = (
             f"prsaga proposes to **{action}** ({findings} findings on {head[:12]}). A maintainer "
             f"can reply `{prefix} approve` to go ahead or `{prefix} reject [reason]` to post the "
             f"findings as a plain comment. Without a decision by {deadline}, prsaga will "
-            f"{fallback}.",
+            f"{fallback}."
         )
-        await self._set_status(head, "pending", f"Awaiting approval to {action}")
+        await self._reply(f"proposal-{review_key}", proposal_text)
+        await self._set_status(
+            head, "pending", f"Awaiting approval to {action}", summary=proposal_text
+        )
         self._waiting_for_human = True
         try:
             await workflow.wait_condition(
@@ -680,7 +709,19 @@ class PullRequestWorkflow:
             summary=f"reply: {body[:60]}",
         )
 
-    async def _set_status(self, head_sha: str, status: StatusState, description: str) -> None:
+    async def _set_status(
+        self,
+        head_sha: str,
+        status: StatusState,
+        description: str,
+        *,
+        summary: str = "",
+        findings: list[Finding] | None = None,
+        omitted: int = 0,
+    ) -> None:
+        """Report the review's state on the head: ``description`` is the commit status (or the
+        check run's title); a check run also shows ``summary`` and, once the review is posted,
+        the ``findings`` (bounded by ``keep_worst``) as annotations."""
         await workflow.execute_activity_method(
             CommentAgent.set_commit_status,
             CommitStatusInput(
@@ -689,6 +730,9 @@ class PullRequestWorkflow:
                 state=status,
                 description=status_description(description),
                 installation_id=self._state.installation_id,
+                summary=summary,
+                findings=findings or [],
+                omitted_findings=omitted,
             ),
             start_to_close_timeout=GITHUB_CALL_TIMEOUT,
             retry_policy=GITHUB_RETRY,
