@@ -4,6 +4,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -181,6 +184,63 @@ async def test_a_decision_through_the_sdk_is_validated_and_recorded(gated: Harne
     with pytest.raises(WorkflowUpdateFailedError) as nothing:
         await decide(harness.client, harness.pr.ref, ApprovalDecision(approve=True, decided_by="x"))
     assert "no proposal awaiting a decision" in str(nothing.value.cause)
+
+
+async def test_prsaga_reject_and_the_decision_signal_reach_the_gate(gated: Harness):
+    harness = gated
+    await harness.deliver(harness.pr.webhook_payload)
+    assert (await settle(harness)).step == ReviewStep.AWAITING_APPROVAL
+    # A signal that does not apply (another head) is ignored: a signal cannot be refused.
+    stale = ApprovalDecision(
+        approve=True, decided_by="bot", channel="temporal-cli", head_sha="e" * 40
+    )
+    await handle_of(harness).signal(PullRequestWorkflow.decision_signal, stale)
+    assert (await settle(harness)).step == ReviewStep.AWAITING_APPROVAL
+
+    target = harness.client.service_client.config.target_host
+    env = {**os.environ, "PRSAGA_TEMPORAL_ADDRESS": target}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "starter.cli",
+            "reject",
+            str(harness.pr.ref),
+            "--by",
+            "lead",
+            "--reason",
+            "too noisy",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{harness.pr.ref}: lead declined the proposal (REQUEST_CHANGES)" in done.stdout
+    state = await settle(harness)
+    assert state.step == ReviewStep.COMPLETED
+    [decision] = state.decisions
+    assert (decision.channel, decision.reason) == ("cli", "too noisy")
+    assert reviews(harness)[0]["state"] == "COMMENTED"
+
+
+async def test_an_invalid_repository_config_is_explained_and_the_defaults_apply(harness: Harness):
+    source = harness.pr.source
+    harness.github.seed_pull_request(
+        source.pull,
+        source.files,
+        source.contents,
+        base_contents={".github/prsaga.yml": "require_approval: maybe\nbudget: {tokns: 1}\n"},
+    )
+    await harness.deliver(harness.pr.webhook_payload)
+    state = await settle(harness)
+    assert state.step == ReviewStep.COMPLETED  # reviewed with the defaults (no gate)
+    [explained] = [c for c in pr_comments(harness) if "configuration file" in c["body"]]
+    assert "require_approval" in explained["body"] and "tokns" in explained["body"]
+    assert len(reviews(harness)) == 1
 
 
 async def test_a_push_supersedes_the_review_waiting_for_approval(gated: Harness):
