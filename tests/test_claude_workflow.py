@@ -133,3 +133,36 @@ async def test_a_failing_specialist_leaves_the_review_to_the_others(
     failed = [line for line in review["body"].splitlines() if "prompt is too long" in line]
     assert len(failed) == 1 and failed[0].startswith("| claude-")
     assert any("`ruff`" in c["body"] for c in review["comments"])
+
+
+async def test_a_label_adds_its_specialist_without_repeating_earlier_comments(
+    temporal_client, github, tmp_path, messages_api
+):
+    fake, url = messages_api
+    config = "specialists: []\nlabels:\n  security-review: [security]\n"
+    async with running_harness(temporal_client, github, tmp_path, **claude_settings(url)) as h:
+        source = h.pr.source
+        h.github.seed_pull_request(
+            source.pull, source.files, source.contents, base_contents={".github/prsaga.yml": config}
+        )
+        await h.deliver(h.pr.webhook_payload)
+        await settle(h)
+        assert fake.requests == []  # no specialist is configured for unlabelled pull requests
+        [first] = reviews(h)
+
+        labeled = copy.deepcopy(h.pr.webhook_payload)
+        labeled["action"] = "labeled"
+        labeled["label"] = {"name": "security-review"}
+        await h.deliver(labeled)
+        state = await settle(h)
+        reports = await agent_reports(h)
+
+    assert state.step == ReviewStep.COMPLETED and "security-review" in state.labels
+    assert {r.agent for r in reports if r.agent.startswith("claude-")} == {"claude-security"}
+    second = reviews(h)[-1]
+    assert len(reviews(h)) == 2
+    repeated = {(c["path"], c["line"]) for c in first["comments"]} & {
+        (c["path"], c["line"]) for c in second["comments"]
+    }
+    assert repeated == set()
+    assert "already commented" in second["body"]
