@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from prsaga.chunking import Chunk, chunk_files
 from prsaga.claude import estimate_cost_usd
 from prsaga.config import Settings
-from prsaga.contracts import PlanInput, ReviewPlan, ReviewPolicy
+from prsaga.contracts import PlanInput, ReviewPlan, ReviewPolicy, clip
 from prsaga.diffstore import BlobStore, ParsedPullRequest
 from prsaga.github_client import github_errors, make_github
 from prsaga.models import TokenUsage
@@ -29,6 +29,7 @@ from prsaga.routing import PullRequestFacts, apply_budget, route
 from .parse import load_parsed
 
 MILLION_INPUT_TOKENS = TokenUsage(input_tokens=1_000_000)
+MAX_CONFIG_ERROR_CHARS = 4_000
 REQUEST_OVERHEAD_TOKENS = 3_000
 """Per Claude request beyond the diff: the system prompt, the pull request's context and the
 answer (a rough allowance so that the budget is not spent on diffs alone)."""
@@ -102,6 +103,8 @@ def build_plan(
     loaded = load_repo_config(text, defaults)
     config = loaded.config
     config_error = unreadable or loaded.error
+    if config_error is not None:  # bounded: it rides in the history and in a comment
+        config_error = clip(config_error, MAX_CONFIG_ERROR_CHARS)
 
     files = parsed.analyzable_files()
     incremental = False

@@ -26,6 +26,20 @@ from prsaga.review import MAX_FINDINGS, AgentSummary
 
 SHA = Field(pattern=r"^[0-9a-f]{40}$")
 
+MAX_REPLY_CHARS = 60_000
+"""A reply's length in history (GitHub takes 65,536; the activity adds a marker)."""
+MAX_REASON_CHARS = 1000
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, saying so when cut. The workflow clips untrusted
+    text (error messages, configuration problems) before putting it in a model, since a model
+    that refuses it inside workflow code would fail the workflow task over and over."""
+    if len(text) <= limit:
+        return text
+    note = " … (cut)"
+    return text[: limit - len(note)] + note
+
 
 class ParseInput(BaseModel):
     """Fetch a pull request and its files at its current head, parse the diff and store it."""
@@ -222,7 +236,7 @@ class WithdrawReviewInput(BaseModel):
 
     pr: PullRequestRef
     review_key: str
-    reason: str = Field(max_length=1000)
+    reason: str = Field(max_length=MAX_REASON_CHARS)
     installation_id: int | None = None
 
 
@@ -231,7 +245,7 @@ class ReplyInput(BaseModel):
 
     pr: PullRequestRef
     key: str = Field(min_length=1, max_length=200)
-    body: str = Field(max_length=60_000)
+    body: str = Field(max_length=MAX_REPLY_CHARS)
     installation_id: int | None = None
 
 

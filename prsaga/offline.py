@@ -51,6 +51,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -177,6 +178,20 @@ class _Prepared:
     file: ChangedFile
     content: str
     relative_path: str
+
+    @cached_property
+    def lines(self) -> list[str]:
+        """The content split once (a file can have thousands of diagnostics)."""
+        return self.content.split("\n")
+
+    @cached_property
+    def line_count(self) -> int:
+        return _line_count(self.content)
+
+    def line_text(self, number: int) -> str:
+        """Line ``number`` (1-based), without its line ending."""
+        lines = self.lines
+        return lines[number - 1].removesuffix("\r") if number <= len(lines) else ""
 
 
 def review_files(
@@ -457,7 +472,7 @@ def _ruff_finding(diagnostic: dict[str, Any], source: _Prepared, agent: str) -> 
     rule = diagnostic.get("code") or _RUFF_SYNTAX_ERROR
     name = diagnostic.get("name") or rule
     text = (diagnostic.get("message") or name).strip()
-    last_line = _line_count(source.content)
+    last_line = source.line_count
     # Ruff may point one past the last line (unexpected end of file): clamp to a real line.
     line = min(diagnostic["location"]["row"], last_line)
     end = diagnostic.get("end_location") or diagnostic["location"]
@@ -478,7 +493,7 @@ def _ruff_finding(diagnostic: dict[str, Any], source: _Prepared, agent: str) -> 
     # Ruff marks the fix unsafe when the whitespace is inside a string, where it is content.
     whitespace_rules = (_RUFF_TRAILING_WHITESPACE, _RUFF_BLANK_LINE_WHITESPACE)
     if rule in whitespace_rules and fix.get("applicability") == "safe":
-        suggestion, evidence = _whitespace_fix(_line_text(source.content, line))
+        suggestion, evidence = _whitespace_fix(source.line_text(line))
     return Finding(
         agent=agent,
         tool=RUFF,
@@ -597,7 +612,7 @@ def _bandit_finding(issue: dict[str, Any], source: _Prepared, agent: str) -> Fin
     text = _bandit_text(rule, str(issue.get("issue_text") or name))
     severity = str(issue.get("issue_severity") or "UNDEFINED").upper()
     confidence = str(issue.get("issue_confidence") or "UNDEFINED").upper()
-    last_line = _line_count(source.content)
+    last_line = source.line_count
     line = max(min(issue["line_number"], last_line), 1)
     line_range = [n for n in issue.get("line_range") or [] if isinstance(n, int)]
     end_line = max(min(max(line_range, default=line), last_line), line)
@@ -959,12 +974,6 @@ def _whitespace_fix(line: str) -> tuple[str | None, str | None]:
     suggestion = fixed if len(fixed) <= _SUGGESTION_MAX else None
     evidence = fixed.strip()[-_EVIDENCE_MAX:] or None
     return suggestion, evidence
-
-
-def _line_text(content: str, number: int) -> str:
-    """Line ``number`` (1-based) of ``content``, without its line ending."""
-    lines = content.split("\n")
-    return lines[number - 1].removesuffix("\r") if number <= len(lines) else ""
 
 
 # --- selection, folding, ordering ---------------------------------------------------------------

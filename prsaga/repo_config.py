@@ -292,10 +292,11 @@ def _describe(error: ValidationError, text: str, source: str) -> str:
     return f"`{source}` is not valid: " + "; ".join(problems) + "."
 
 
-def _field_path(loc: Sequence[int | str]) -> str:
+def _field_path(loc: Sequence[int | str], longest: int = 100) -> str:
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        name = str(part) if len(str(part)) <= longest else f"{str(part)[:longest]}…"
+        path += f"[{part}]" if isinstance(part, int) else (f".{name}" if path else name)
     return path or "(top level)"
 
 

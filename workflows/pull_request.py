@@ -26,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
     from prsaga import search_attributes as sa
     from prsaga.commands import help_text, may_run
     from prsaga.contracts import (
+        MAX_REASON_CHARS,
+        MAX_REPLY_CHARS,
         AgentReport,
         AnalyzeInput,
         CommitStatusInput,
@@ -45,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         StatusState,
         WaitForReviewInput,
         WithdrawReviewInput,
+        clip,
     )
     from prsaga.lifecycle import advance, final_status, needs_approval, propose
     from prsaga.models import (
@@ -106,6 +109,8 @@ class PullRequestWorkflow:
         self._decision: DecisionRecord | None = None
         self._waiting_for_human = False
         """The proposal is posted and the gate waits: a settled state for ``wait_for_review``."""
+        self._commands_in_flight = 0
+        """Command handlers still running (asking GitHub for a permission, replying)."""
 
     # ---------------------------------------------------------------------------------------
     # Signals, updates, queries
@@ -143,10 +148,14 @@ class PullRequestWorkflow:
         if not self._first_delivery(command.delivery_id, state.recent_commands):
             return
         state.installation_id = command.installation_id or state.installation_id
-        if not await self._authorized(command):
-            return
-        reply = self._apply_command(command)
-        await self._reply(f"command-{command.delivery_id}", f"@{command.sender} {reply}")
+        self._commands_in_flight += 1
+        try:
+            if not await self._authorized(command):
+                return
+            reply = self._apply_command(command)
+            await self._reply(f"command-{command.delivery_id}", f"@{command.sender} {reply}")
+        finally:
+            self._commands_in_flight -= 1
 
     @workflow.update
     def decide(self, decision: ApprovalDecision) -> DecisionRecord:
@@ -190,6 +199,8 @@ class PullRequestWorkflow:
     def _settled(self) -> bool:
         state = self._state
         reviewing = self._review_task is not None and not self._review_task.done()
+        if self._commands_in_flight:
+            return False
         if state.closed:
             return not reviewing
         return state.pending is None and (not reviewing or self._waiting_for_human)
@@ -393,7 +404,7 @@ class PullRequestWorkflow:
                 WithdrawReviewInput(
                     pr=state.pr,
                     review_key=review_key,
-                    reason=state.last_error or "failed",
+                    reason=clip(state.last_error or "failed", MAX_REASON_CHARS),
                     installation_id=state.installation_id,
                 ),
                 start_to_close_timeout=GITHUB_CALL_TIMEOUT,
@@ -702,7 +713,10 @@ class PullRequestWorkflow:
         await workflow.execute_activity_method(
             ConversationAgent.reply,
             ReplyInput(
-                pr=self._state.pr, key=key, body=body, installation_id=self._state.installation_id
+                pr=self._state.pr,
+                key=key,
+                body=clip(body, MAX_REPLY_CHARS),
+                installation_id=self._state.installation_id,
             ),
             start_to_close_timeout=GITHUB_CALL_TIMEOUT,
             retry_policy=GITHUB_RETRY,
