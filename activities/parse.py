@@ -9,10 +9,12 @@ from temporalio.exceptions import ApplicationError
 from prsaga.config import Settings
 from prsaga.contracts import ParsedSummary, ParseInput
 from prsaga.diff import DiffParseError, diff_file_from_github
-from prsaga.diffstore import DiffStore, ParsedPullRequest
+from prsaga.diffstore import DiffStore, ParsedPullRequest, SharedCache
 from prsaga.github_client import github_errors, make_github
 from prsaga.models import DiffRef, PullRequestRef
 
+PARSED_DIFFS: SharedCache[ParsedPullRequest] = SharedCache(size=4)
+"""Parsed diffs this worker process uses now, keyed by (blob folder, DiffRef)."""
 MAX_BODY_CHARS = 4000
 """The pull request's description kept for the reviewers' context (bounded, and untrusted)."""
 
@@ -67,6 +69,14 @@ def load_parsed(
     on, that diff cannot be fetched again and the step fails with non-retryable ``HeadMoved``
     (the newer head brings its own review).
     """
+    return PARSED_DIFFS.get(
+        (settings.blob_dir, ref), lambda: _load_or_fetch(settings, ref, installation_id)
+    )
+
+
+def _load_or_fetch(
+    settings: Settings, ref: DiffRef, installation_id: int | None
+) -> ParsedPullRequest:
     store = DiffStore(settings.blob_dir)
     parsed = store.load(ref)
     if parsed is None:
@@ -100,6 +110,7 @@ class ParseAgent:
         )
         parsed = fetch_pull_request(gh, input.pr)
         DiffStore(self._settings.blob_dir).save(parsed)
+        PARSED_DIFFS.put((self._settings.blob_dir, parsed.ref), parsed)
         activity.logger.info(
             "parsed %s at %s: %d files", input.pr, parsed.ref.head_sha[:12], len(parsed.files)
         )

@@ -20,7 +20,7 @@ from prsaga.chunking import Chunk, chunk_files
 from prsaga.claude import estimate_cost_usd
 from prsaga.config import Settings
 from prsaga.contracts import PlanInput, ReviewPlan, ReviewPolicy, clip
-from prsaga.diffstore import BlobStore, ParsedPullRequest
+from prsaga.diffstore import BlobStore, ParsedPullRequest, SharedCache
 from prsaga.github_client import github_errors, make_github
 from prsaga.models import TokenUsage
 from prsaga.repo_config import RepoConfig, load_repo_config
@@ -43,6 +43,10 @@ class StoredPlan(BaseModel):
     """Paths per offline batch."""
     chunks: dict[str, list[Chunk]]
     """Claude specialist -> its chunks."""
+
+
+PLANS: SharedCache[StoredPlan] = SharedCache(size=8)
+"""Plans this worker process uses now, keyed by (blob folder, plan key)."""
 
 
 def plan_key(input: PlanInput) -> str:
@@ -176,18 +180,22 @@ def build_plan(
 def load_plan(settings: Settings, input: PlanInput) -> tuple[StoredPlan, ParsedPullRequest]:
     """The plan an input pins, from the store or rebuilt, with its parsed diff."""
     parsed = load_parsed(settings, input.diff, input.installation_id)
-    store = BlobStore(settings.blob_dir)
     key = f"plans/{plan_key(input)}"
-    plan = store.load(key, StoredPlan)
-    if plan is None:
-        repo = make_github(
-            settings,
-            installation_id=input.installation_id,
-            repo_full_name=input.diff.pr.full_name,
-        ).get_repo(input.diff.pr.full_name)
-        plan = build_plan(settings, repo, parsed, input)
-        store.save(key, plan)
-    return plan, parsed
+
+    def load_or_build() -> StoredPlan:
+        store = BlobStore(settings.blob_dir)
+        plan = store.load(key, StoredPlan)
+        if plan is None:
+            repo = make_github(
+                settings,
+                installation_id=input.installation_id,
+                repo_full_name=input.diff.pr.full_name,
+            ).get_repo(input.diff.pr.full_name)
+            plan = build_plan(settings, repo, parsed, input)
+            store.save(key, plan)
+        return plan
+
+    return PLANS.get((settings.blob_dir, key), load_or_build), parsed
 
 
 class PlanAgent:
