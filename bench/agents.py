@@ -1,0 +1,108 @@
+"""Instant agents: the analyze activities under their real names, answering at once.
+
+They skip what a review itself costs (fetching file contents, running the linters, calling
+Claude) and keep what prsaga's plumbing costs: each loads its batch from the stored plan (the
+claim check every real agent loads too) and returns canned findings on lines the diff added, so
+the fan-in, the grounding of inline comments and the publishing run as they would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from temporalio import activity
+
+from activities.analyze import OFFLINE_AGENT, AnalyzeAgents
+from activities.plan import load_plan
+from prsaga.config import Settings
+from prsaga.contracts import AgentReport, AnalyzeInput, SpecialistInput
+from prsaga.diffstore import ParsedPullRequest
+from prsaga.models import Finding, Severity
+
+FINDINGS_PER_BATCH = 3
+"""Canned findings per agent call: a few, like a real agent on ordinary code."""
+INSTANT_MODEL = "bench-instant"
+_SEVERITIES = (Severity.LOW, Severity.MEDIUM, Severity.INFO)
+
+
+def canned_findings(agent: str, paths: Sequence[str], parsed: ParsedPullRequest) -> list[Finding]:
+    """One finding on the first added line of each of the first few ``paths`` that add lines."""
+    files = parsed.files_by_path()
+    findings: list[Finding] = []
+    for path in paths:
+        diff_file = files.get(path)
+        added = diff_file.added_lines() if diff_file is not None else frozenset()
+        if not added:
+            continue
+        severity = _SEVERITIES[len(findings) % len(_SEVERITIES)]
+        findings.append(
+            Finding(
+                agent=agent,
+                tool="bench",
+                rule="BENCH001",
+                path=path,
+                line=min(added),
+                severity=severity,
+                title="Canned finding of the benchmark's instant agent",
+                message="The benchmark's instant agent reports this on the first added line.",
+                category="style",
+            )
+        )
+        if len(findings) == FINDINGS_PER_BATCH:
+            break
+    return findings
+
+
+def _instant_offline(settings: Settings, input: AnalyzeInput) -> AgentReport:
+    started = time.monotonic()
+    plan, parsed = load_plan(settings, input.plan)
+    paths = plan.offline_batches[input.batch]
+    return AgentReport(
+        agent=OFFLINE_AGENT,
+        batch=input.batch,
+        files=len(paths),
+        paths=paths,
+        findings=canned_findings(OFFLINE_AGENT, paths, parsed),
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
+
+
+def _instant_claude(settings: Settings, input: SpecialistInput) -> AgentReport:
+    started = time.monotonic()
+    plan, parsed = load_plan(settings, input.plan)
+    paths = plan.chunks[input.specialist][input.chunk].paths
+    agent = f"claude-{input.specialist}"
+    return AgentReport(
+        agent=agent,
+        batch=input.chunk,
+        files=len(paths),
+        paths=paths,
+        findings=canned_findings(agent, paths, parsed),
+        duration_ms=int((time.monotonic() - started) * 1000),
+        model=INSTANT_MODEL,
+    )
+
+
+class InstantAgents:
+    """Drop-in for ``activities.analyze.AnalyzeAgents``: both agents instant."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    @activity.defn(name="offline_review")
+    def offline_review(self, input: AnalyzeInput) -> AgentReport:
+        return _instant_offline(self._settings, input)
+
+    @activity.defn(name="claude_review")
+    def claude_review(self, input: SpecialistInput) -> AgentReport:
+        return _instant_claude(self._settings, input)
+
+
+class RealOfflineAgents(AnalyzeAgents):
+    """The real offline reviewer (contents fetched, linters run) with instant Claude
+    specialists: what a review without an LLM costs."""
+
+    @activity.defn(name="claude_review")
+    def claude_review(self, input: SpecialistInput) -> AgentReport:
+        return _instant_claude(self._settings, input)
