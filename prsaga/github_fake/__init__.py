@@ -30,18 +30,17 @@ App).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 
 from prsaga.github_fake.app import SERVED_OPERATIONS, ServedOperation, build_app, parse_fault
 from prsaga.github_fake.apps import DEFAULT_APP_PERMISSIONS, DEFAULT_TOKEN_TTL_SECONDS
 from prsaga.github_fake.store import FileDiff, Store, git_blob_sha
+from prsaga.serving import serve_app_in_thread
 
 __all__ = [
     "DEFAULT_APP_PERMISSIONS",
@@ -280,22 +279,11 @@ def serve_in_thread(
 
     ``port=0`` picks a free port.
     """
-    config = uvicorn.Config(
-        fake.app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="github-fake", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the local GitHub server did not start on {host}:{port}")
-        time.sleep(0.01)
-    bound_port = server.servers[0].sockets[0].getsockname()[1]
-    shown_host = f"[{host}]" if ":" in host else host
-    try:
-        yield f"http://{shown_host}:{bound_port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=startup_timeout)
+    with serve_app_in_thread(
+        fake.app,
+        name="the local GitHub server",
+        host=host,
+        port=port,
+        startup_timeout=startup_timeout,
+    ) as url:
+        yield url

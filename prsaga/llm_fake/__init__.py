@@ -24,12 +24,9 @@ Or from a shell: ``python -m prsaga.llm_fake --port 8766`` (the key from
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import uvicorn
 from starlette.applications import Starlette
 
 from prsaga.llm_fake.app import (
@@ -46,6 +43,7 @@ from prsaga.llm_fake.app import (
     build_app,
     review,
 )
+from prsaga.serving import serve_app_in_thread
 
 __all__ = [
     "ERROR_TYPES",
@@ -115,29 +113,13 @@ def serve_in_thread(
 
     ``port=0`` picks a free port.
     """
-    config = uvicorn.Config(
+    with serve_app_in_thread(
         fake.app,
+        name="the local Messages API server",
         host=host,
         port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
+        startup_timeout=startup_timeout,
         # A scripted delay may still be sleeping for a client that gave up: do not wait for it.
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="llm-fake", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the local Messages API server did not start on {host}:{port}")
-        time.sleep(0.01)
-    bound_port = server.servers[0].sockets[0].getsockname()[1]
-    shown_host = f"[{host}]" if ":" in host else host
-    try:
-        yield f"http://{shown_host}:{bound_port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=startup_timeout)
+        shutdown_grace=1,
+    ) as url:
+        yield url
