@@ -6,7 +6,10 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,23 +26,7 @@ def test_dev_stack_serves_webhooks_and_the_review_command(tmp_path: Path):
     state_dir = tmp_path / "state"
     env = demo_env(state_dir)
     del env["PRSAGA_WEBHOOK_SECRET"]  # `prsaga dev` makes one and keeps it in the state folder
-    dev = subprocess.Popen(
-        [sys.executable, "-m", "starter.cli", "dev"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert dev.stdout is not None
-        banner = []
-        for line in dev.stdout:
-            banner.append(line)
-            if "Webhook secret in" in line:
-                break
-        else:
-            pytest.fail("prsaga dev did not start:\n" + "".join(banner))
+    with running_dev(env, until="Webhook secret in") as banner:
         assert any("(local, seeded with the demo pull request)" in line for line in banner)
         secret_file = state_dir / "webhook-secret"
         assert secret_file.stat().st_mode & 0o777 == 0o600
@@ -104,6 +91,30 @@ def test_dev_stack_serves_webhooks_and_the_review_command(tmp_path: Path):
         assert "no proposal awaiting a decision" in refused.stdout + refused.stderr
         assert "step:completed" in done.stdout or '"step":"completed"' in done.stdout
         assert workflow_state(env)["reviews_started"] == 3
+    assert processes_mentioning(str(state_dir)) == []
+
+
+@contextmanager
+def running_dev(env: dict[str, str], *, until: str) -> Iterator[list[str]]:
+    """`prsaga dev` as a user runs it, until its banner prints ``until``; Ctrl-C at the end."""
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "starter.cli", "dev"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert dev.stdout is not None
+        banner = []
+        for line in dev.stdout:
+            banner.append(line)
+            if until in line:
+                break
+        else:
+            pytest.fail("prsaga dev did not start:\n" + "".join(banner))
+        yield banner
     finally:
         dev.send_signal(signal.SIGINT)
         try:
@@ -111,7 +122,6 @@ def test_dev_stack_serves_webhooks_and_the_review_command(tmp_path: Path):
         finally:
             if dev.poll() is None:
                 dev.kill()
-    assert processes_mentioning(str(state_dir)) == []
 
 
 def readme_temporal_commands(
@@ -146,19 +156,7 @@ def test_open_push_twice_and_approve_as_a_maintainer_on_the_dev_stack(tmp_path: 
     config.write_text("require_approval: true\nrequest_changes_at: low\n")
     env = demo_env(state_dir)
     env.update({"PRSAGA_DEFAULT_REPO_CONFIG": str(config), "PRSAGA_DEBOUNCE_SECONDS": "2"})
-    dev = subprocess.Popen(
-        [sys.executable, "-m", "starter.cli", "dev"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert dev.stdout is not None
-        for line in dev.stdout:
-            if line.startswith("  GitHub API"):
-                break
+    with running_dev(env, until="  GitHub API"):
         payload = load_demo_pull_request().webhook_payload
         webhook = f"http://127.0.0.1:{env['PRSAGA_WEBHOOK_PORT']}"
         opened = deliver(webhook, WEBHOOK_SECRET, "pull_request", payload, str(uuid.uuid4()))
@@ -171,13 +169,17 @@ def test_open_push_twice_and_approve_as_a_maintainer_on_the_dev_stack(tmp_path: 
         state = workflow_state(env, wait=True)
         assert state["step"] == "awaiting_approval"
         assert state["approval"]["head_sha"].startswith(head)
-        found = subprocess.run(
-            [temporal_cli(), "workflow", "list", "--query", AWAITING_APPROVAL_QUERY],
-            env=dict(env, TEMPORAL_ADDRESS=env["PRSAGA_TEMPORAL_ADDRESS"]),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        for _ in range(40):  # the list (visibility) follows the workflow a moment later
+            found = subprocess.run(
+                [temporal_cli(), "workflow", "list", "--query", AWAITING_APPROVAL_QUERY],
+                env=dict(env, TEMPORAL_ADDRESS=env["PRSAGA_TEMPORAL_ADDRESS"]),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            if "pr-psf/requests-2400" in found.stdout:
+                break
+            time.sleep(0.25)
         assert "pr-psf/requests-2400" in found.stdout, found.stdout + found.stderr
 
         run_prsaga(env, "local", "grant", "maintainer-1", "write")
@@ -206,13 +208,6 @@ def test_open_push_twice_and_approve_as_a_maintainer_on_the_dev_stack(tmp_path: 
         ).stdout
         for step in ("on_event", "on_command", "plan_review", "get_permission", "publish_review"):
             assert step in shown, step
-    finally:
-        dev.send_signal(signal.SIGINT)
-        try:
-            dev.wait(timeout=30)
-        finally:
-            if dev.poll() is None:
-                dev.kill()
     assert processes_mentioning(str(state_dir)) == []
 
 

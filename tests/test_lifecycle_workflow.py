@@ -127,12 +127,15 @@ async def test_an_outsider_cannot_approve_and_a_maintainer_can(gated: Harness):
     assert statuses(harness, harness.pr.head_sha)[-1]["state"] == "pending"
     assert any("proposes to **request changes**" in c["body"] for c in pr_comments(harness))
     # The UI filter for "awaiting approval" finds it.
-    found = [
-        w.id
-        async for w in harness.client.list_workflows(
-            f"{AWAITING_APPROVAL_QUERY} AND PrNumber = {harness.pr.ref.number}"
-        )
-    ]
+    query = f"{AWAITING_APPROVAL_QUERY} AND PrNumber = {harness.pr.ref.number}"
+
+    async def listed() -> list[str]:
+        return [w.id async for w in harness.client.list_workflows(query)]
+
+    for _ in range(40):  # the list (visibility) follows the workflow a moment later
+        if found := await listed():
+            break
+        await asyncio.sleep(0.25)
     assert found == [harness.pr.ref.workflow_id]
 
     reply = await command(harness, OUTSIDER, "/agent approve")
