@@ -131,8 +131,9 @@ def _fmt(value: Any, digits: int = 1) -> str:
     if isinstance(value, bool):
         return "yes" if value else "**no**"
     if isinstance(value, float):
-        if abs(value) < 10:  # ratios are read against goals like 1.15: up to 3 decimals
-            return f"{value:.3f}".rstrip("0").rstrip(".")
+        if abs(value) < 10:  # ratios are read against goals like 1.15: 2 or 3 decimals
+            text = f"{value:.3f}"
+            return text[:-1] if text.endswith("0") else text
         return f"{value:,.{digits}f}"
     if isinstance(value, int):
         return f"{value:,}"
