@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anthropic
 from github import Github, UnknownObjectException
@@ -95,12 +95,36 @@ def _heartbeating(work: Callable[[], T]) -> T:
                 activity.heartbeat("running the tools")
 
 
-def _grounded(
-    report_findings: list[Finding], parsed: ParsedPullRequest
-) -> tuple[list[Finding], dict[str, int]]:
-    """The grounding verifier over an agent's findings: what may be posted, and what was not."""
-    grounding = verify(report_findings, parsed.files_by_path())
-    return [*grounding.kept, *grounding.moved_to_summary], dict(grounding.dropped)
+def grounded_report(
+    *,
+    agent: str,
+    batch: int,
+    files: list[DiffFile],
+    findings: list[Finding],
+    parsed: ParsedPullRequest,
+    started: float,
+    dropped: dict[str, int] | None = None,
+    **details: Any,
+) -> AgentReport:
+    """An agent's decision record: its findings after the grounding verifier (worst first,
+    bounded), what it was given, and what was dropped and why (``dropped`` adds the agent's own
+    reasons to the verifier's)."""
+    grounding = verify(findings, parsed.files_by_path())
+    kept, omitted = keep_worst([*grounding.kept, *grounding.moved_to_summary])
+    reasons = dict(grounding.dropped)
+    for reason, count in (dropped or {}).items():
+        reasons[reason] = reasons.get(reason, 0) + count
+    return AgentReport(
+        agent=agent,
+        batch=batch,
+        files=len(files),
+        paths=[f.path for f in files],
+        findings=kept,
+        omitted_findings=omitted,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        dropped=reasons,
+        **details,
+    )
 
 
 class AnalyzeAgents:
@@ -126,19 +150,15 @@ class AnalyzeAgents:
                 changed, ruff_select=self._settings.ruff_select, agent=OFFLINE_AGENT
             )
         )
-        grounded, dropped = _grounded(review.findings, parsed)
-        findings, omitted = keep_worst(grounded)
-        return AgentReport(
+        return grounded_report(
             agent=OFFLINE_AGENT,
             batch=input.batch,
-            files=len(batch),
-            paths=[f.path for f in batch],
-            findings=findings,
-            omitted_findings=omitted,
+            files=batch,
+            findings=review.findings,
+            parsed=parsed,
+            started=started,
             tools=review.tools,
             skipped=skipped + review.skipped,
-            duration_ms=int((time.monotonic() - started) * 1000),
-            dropped=dropped,
         )
 
     @activity.defn(name="claude_review")
@@ -178,22 +198,17 @@ class AnalyzeAgents:
         except anthropic.APIError as err:
             raise classify_anthropic_error(err) from err
         record_llm_usage(activity.metric_meter(), agent, result.usage, result.cost_usd)
-        grounded, dropped = _grounded(result.findings, parsed)
-        findings, omitted = keep_worst(grounded)
-        for reason, count in result.dropped.items():
-            dropped[reason] = dropped.get(reason, 0) + count
-        return AgentReport(
+        return grounded_report(
             agent=agent,
             batch=input.chunk,
-            files=len(files),
-            paths=[f.path for f in files],
-            findings=findings,
-            omitted_findings=omitted,
-            duration_ms=int((time.monotonic() - started) * 1000),
+            files=files,
+            findings=result.findings,
+            parsed=parsed,
+            started=started,
+            dropped=result.dropped,
             model=options.model,
             input_tokens_estimate=chunk.tokens,
             usage=result.usage,
             cost_usd=result.cost_usd,
-            dropped=dropped,
             error=result.error,
         )

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 
 from temporalio import activity
 
-from activities.analyze import OFFLINE_AGENT, AnalyzeAgents
+from activities.analyze import OFFLINE_AGENT, AnalyzeAgents, grounded_report
 from activities.plan import load_plan
 from prsaga.config import Settings
 from prsaga.contracts import AgentReport, AnalyzeInput, SpecialistInput
+from prsaga.diff import DiffFile
 from prsaga.diffstore import ParsedPullRequest
 from prsaga.models import Finding, Severity
 
@@ -58,13 +59,13 @@ def _instant_offline(settings: Settings, input: AnalyzeInput) -> AgentReport:
     started = time.monotonic()
     plan, parsed = load_plan(settings, input.plan)
     paths = plan.offline_batches[input.batch]
-    return AgentReport(
+    return grounded_report(
         agent=OFFLINE_AGENT,
         batch=input.batch,
-        files=len(paths),
-        paths=paths,
+        files=_files(parsed, paths),
         findings=canned_findings(OFFLINE_AGENT, paths, parsed),
-        duration_ms=int((time.monotonic() - started) * 1000),
+        parsed=parsed,
+        started=started,
     )
 
 
@@ -73,15 +74,20 @@ def _instant_claude(settings: Settings, input: SpecialistInput) -> AgentReport:
     plan, parsed = load_plan(settings, input.plan)
     paths = plan.chunks[input.specialist][input.chunk].paths
     agent = f"claude-{input.specialist}"
-    return AgentReport(
+    return grounded_report(
         agent=agent,
         batch=input.chunk,
-        files=len(paths),
-        paths=paths,
+        files=_files(parsed, paths),
         findings=canned_findings(agent, paths, parsed),
-        duration_ms=int((time.monotonic() - started) * 1000),
+        parsed=parsed,
+        started=started,
         model=INSTANT_MODEL,
     )
+
+
+def _files(parsed: ParsedPullRequest, paths: list[str]) -> list[DiffFile]:
+    by_path = parsed.files_by_path()
+    return [by_path[path] for path in paths]
 
 
 class InstantAgents:

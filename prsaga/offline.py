@@ -48,7 +48,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -456,15 +456,21 @@ def _run_ruff(
     except _ToolFailure as failure:
         return _ToolResult(findings=[], files=len(files), error=str(failure))
 
-    by_disk_path = {(root / p.relative_path).resolve(): p for p in files}
+    source_of = _source_lookup(root, files)
     findings: list[Finding] = []
     for diagnostic in diagnostics:
-        source = by_disk_path.get((root / diagnostic["filename"]).resolve())
+        source = source_of(str(diagnostic["filename"]))
         location = diagnostic.get("location")
         if source is None or not location:
             continue
         findings.append(_ruff_finding(diagnostic, source, agent))
     return _ToolResult(findings=findings, files=len(files))
+
+
+def _source_lookup(root: Path, files: Sequence[_Prepared]) -> Callable[[str], _Prepared | None]:
+    """The scanned file a tool's reported path (relative to ``root`` or absolute) names."""
+    by_disk_path = {(root / p.relative_path).resolve(): p for p in files}
+    return lambda reported: by_disk_path.get((root / reported).resolve())
 
 
 def _ruff_finding(diagnostic: dict[str, Any], source: _Prepared, agent: str) -> Finding:
@@ -588,10 +594,10 @@ def _run_bandit(
     except _ToolFailure as failure:
         return _ToolResult(findings=[], files=len(files), error=str(failure))
 
-    by_disk_path = {(root / p.relative_path).resolve(): p for p in files}
+    source_of = _source_lookup(root, files)
     findings: list[Finding] = []
     for issue in issues:
-        source = by_disk_path.get((root / str(issue.get("filename", ""))).resolve())
+        source = source_of(str(issue.get("filename", "")))
         if source is None or not isinstance(issue.get("line_number"), int):
             continue
         if issue.get("test_id") == _BANDIT_ASSERT_USED and _is_test_path(source.file.path):

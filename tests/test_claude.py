@@ -9,7 +9,6 @@ import difflib
 import json
 import re
 import socket
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -43,12 +42,12 @@ from prsaga.llm_fake import (
     RawReply,
     TextReply,
     ToolUseReply,
-    serve_in_thread,
 )
 from prsaga.models import Severity, TokenUsage
 from prsaga.redact import MASK, redact
+from tests.conftest import ANTHROPIC_KEY
 
-API_KEY = "sk-ant-api03-" + "Loc4lFakeKey" * 6
+API_KEY = ANTHROPIC_KEY
 MODEL = "claude-sonnet-4-6"
 FIXTURES = Path(__file__).parent / "fixtures" / "diffs"
 
@@ -118,17 +117,10 @@ def context(**changes: Any) -> PullRequestContext:
     return PullRequestContext(**(values | changes))
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[FakeMessages, str]]:
-    fake = FakeMessages(API_KEY)
-    with serve_in_thread(fake) as base_url:
-        yield fake, base_url
-
-
 @pytest.fixture
-def fake(served: tuple[FakeMessages, str]) -> FakeMessages:
-    served[0].reset()
-    return served[0]
+def fake(messages_server: tuple[FakeMessages, str]) -> FakeMessages:
+    messages_server[0].reset()
+    return messages_server[0]
 
 
 def settings_for(base_url: str, **changes: Any) -> Settings:
@@ -142,8 +134,8 @@ def settings_for(base_url: str, **changes: Any) -> Settings:
 
 
 @pytest.fixture
-def settings(served: tuple[FakeMessages, str], fake: FakeMessages) -> Settings:
-    return settings_for(served[1])
+def settings(messages_server: tuple[FakeMessages, str], fake: FakeMessages) -> Settings:
+    return settings_for(messages_server[1])
 
 
 @pytest.fixture
@@ -304,8 +296,10 @@ def test_api_failures_are_classified_for_temporal(
     assert API_KEY not in str(error) and API_KEY not in error.message
 
 
-def test_a_timeout_is_retryable(served: tuple[FakeMessages, str], fake: FakeMessages) -> None:
-    settings = settings_for(served[1], anthropic_timeout_seconds=0.3)
+def test_a_timeout_is_retryable(
+    messages_server: tuple[FakeMessages, str], fake: FakeMessages
+) -> None:
+    settings = settings_for(messages_server[1], anthropic_timeout_seconds=0.3)
     fake.script(DelayReply(3.0))
     with pytest.raises(ApplicationError) as caught:
         review(make_client(settings), ClaudeOptions.from_settings(settings), "security")

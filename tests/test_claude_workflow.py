@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,12 +10,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from prsaga.contracts import AgentReport, WaitForReviewInput
-from prsaga.llm_fake import ErrorReply, FakeMessages, serve_in_thread
+from prsaga.llm_fake import ErrorReply, FakeMessages
 from prsaga.models import ReviewStep
-from tests.conftest import Harness, running_harness
+from tests.conftest import ANTHROPIC_KEY, Harness, running_harness
 from workflows.pull_request import PullRequestWorkflow
 
-ANTHROPIC_KEY = "sk-ant-" + "k3y" * 12
 INJECTED = """import subprocess
 
 
@@ -28,10 +26,9 @@ def handle(request):
 
 
 @pytest.fixture
-def messages_api() -> Iterator[tuple[FakeMessages, str]]:
-    fake = FakeMessages(api_key=ANTHROPIC_KEY)
-    with serve_in_thread(fake) as url:
-        yield fake, url
+def messages_api(messages_server: tuple[FakeMessages, str]) -> tuple[FakeMessages, str]:
+    messages_server[0].reset()
+    return messages_server
 
 
 def reviews(harness: Harness) -> list[dict[str, Any]]:

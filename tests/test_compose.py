@@ -47,10 +47,10 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from prsaga.config import Settings
 from prsaga.embedded import temporal_cli
 from prsaga.search_attributes import SEARCH_ATTRIBUTES
+from prsaga.testing import dev_server
 from starter.cli import build_parser
 from starter.temporal import TemporalSubmitter
 from starter.webhook import TemporalReadiness, create_app
-from tests.conftest import dev_server
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -683,8 +683,8 @@ class TemporalServer:
 async def temporal_with_http() -> AsyncIterator[TemporalServer]:
     """A dev server of its own, with its frontend HTTP API on a known port."""
     http_port = free_port()
-    async with dev_server("--http-port", str(http_port)) as client:
-        yield TemporalServer(client, http_port)
+    async with dev_server("--http-port", str(http_port)) as env:
+        yield TemporalServer(env.client, http_port)
 
 
 async def test_temporal_healthcheck_probes_an_endpoint_the_frontend_serves(

@@ -43,17 +43,9 @@ def test_dev_stack_serves_webhooks_and_the_review_command(tmp_path: Path):
         head = payload["pull_request"]["head"]["sha"]
         assert workflow_state(env, wait=True)["reviewed_shas"] == [head]
 
-        review = subprocess.run(
-            [sys.executable, "-m", "starter.cli", "review", "psf/requests#2400", "--wait"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert review.returncode == 0, review.stdout + review.stderr
-        assert "workflow pr-psf/requests-2400" in review.stdout
-        assert "Review posted:" in review.stdout and "(3 findings)" in review.stdout
+        review = run_prsaga(env, "review", "psf/requests#2400", "--wait")
+        assert "workflow pr-psf/requests-2400" in review
+        assert "Review posted:" in review and "(3 findings)" in review
 
         # The webhook's review, then the manual re-review of the same head: one workflow.
         state = workflow_state(env)

