@@ -1,5 +1,5 @@
 # One image for every prsaga process: `prsaga worker` by default, `prsaga webhook` for the webhook
-# server. All configuration comes from PRSAGA_* environment variables (prsaga/config.py).
+# server. All configuration comes from PRSAGA_* environment variables (prsaga/runtime/config.py).
 
 # --- build: the project's wheel, so that the runtime image holds no source tree or build backend.
 FROM python:3.11-slim AS build

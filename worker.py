@@ -25,34 +25,41 @@ from activities.comment import CommentAgent
 from activities.conversation import ConversationAgent
 from activities.parse import ParseAgent
 from activities.plan import PlanAgent
-from prsaga.config import Settings, get_settings
-from prsaga.logs import configure_logging
-from prsaga.telemetry import SERVICE_NAME_WORKER, configure_tracing
-from starter.temporal import connect
+from prsaga.runtime.config import Settings, get_settings
+from prsaga.runtime.logs import configure_logging
+from prsaga.runtime.telemetry import SERVICE_NAME_WORKER, configure_tracing
+from prsaga.runtime.temporal import connect
 from workflows.pull_request import PullRequestWorkflow
 
 MAX_CONCURRENT_ACTIVITIES = 16
 """Activities are synchronous (PyGithub, subprocess linters) and run on this many threads."""
 
 
-def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
-    """A worker for every prsaga workflow and activity, bound to ``settings`` (Claude activities
-    too, unless ``llm_task_queue`` sends them to their own workers: see ``build_llm_worker``)."""
+def review_activities(settings: Settings) -> list[Callable[..., Any]]:
+    """Every review activity, bound to the agent objects that keep its clients and caches (the
+    workflow schedules them by the names in ``workflows/stubs.py``)."""
     parse, plan = ParseAgent(settings), PlanAgent(settings)
     analyze, comment = AnalyzeAgents(settings), CommentAgent(settings)
     conversation = ConversationAgent(settings)
-    activities: list[Callable[..., Any]] = [
+    return [
         parse.parse_pull_request,
         plan.plan_review,
         analyze.offline_review,
+        analyze.claude_review,
         comment.set_commit_status,
         comment.publish_review,
         comment.withdraw_review,
         conversation.reply,
         conversation.get_permission,
     ]
-    if settings.llm_task_queue is None:
-        activities.append(analyze.claude_review)
+
+
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    """A worker for every prsaga workflow and activity, bound to ``settings`` (Claude activities
+    too, unless ``llm_task_queue`` sends them to their own workers: see ``build_llm_worker``)."""
+    activities = review_activities(settings)
+    if settings.llm_task_queue is not None:
+        activities = [a for a in activities if a.__name__ != "claude_review"]
     return Worker(
         client,
         task_queue=settings.task_queue,

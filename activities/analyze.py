@@ -18,8 +18,7 @@ from github import Github, UnknownObjectException
 from github.Repository import Repository
 from temporalio import activity
 
-from prsaga.chunking import select
-from prsaga.claude import (
+from prsaga.adapters.claude import (
     SPECIALISTS,
     ClaudeOptions,
     PullRequestContext,
@@ -27,16 +26,15 @@ from prsaga.claude import (
     make_client,
     review_chunk,
 )
-from prsaga.config import Settings
-from prsaga.contracts import AgentReport, AnalyzeInput, SpecialistInput
-from prsaga.diff import DiffFile
-from prsaga.diffstore import ParsedPullRequest
-from prsaga.github_client import github_errors, make_github
-from prsaga.grounding import verify
-from prsaga.models import DiffRef, Finding
-from prsaga.offline import ChangedFile, SkippedFile, review_files
-from prsaga.review import keep_worst
-from prsaga.telemetry import record_llm_usage
+from prsaga.adapters.github_client import github_errors, make_github
+from prsaga.adapters.offline import ChangedFile, SkippedFile, review_files
+from prsaga.review.chunking import select
+from prsaga.review.diff import DiffFile, ParsedPullRequest
+from prsaga.review.findings import keep_worst
+from prsaga.review.grounding import verify
+from prsaga.runtime.config import Settings
+from prsaga.runtime.telemetry import record_llm_usage
+from prsaga.schema import AgentReport, AnalyzeInput, DiffRef, Finding, SpecialistInput
 
 from .plan import load_plan
 

@@ -23,25 +23,27 @@ from github.PullRequestReview import PullRequestReview
 from github.Repository import Repository
 from temporalio import activity
 
-from prsaga.config import Settings
-from prsaga.contracts import (
-    CommitStatusInput,
-    PublishedReview,
-    PublishReviewInput,
-    StatusState,
-    WithdrawReviewInput,
-)
-from prsaga.github_auth import uses_app
-from prsaga.github_client import github_errors, make_github
-from prsaga.models import Finding, PullRequestRef, Severity
-from prsaga.redact import redact
-from prsaga.review import (
+from prsaga.adapters.github_auth import uses_app
+from prsaga.adapters.github_client import github_errors, make_github
+from prsaga.review.findings import (
     MAX_FINDINGS,
     finding_marker,
     plan_review,
     render_summary,
     review_marker,
     truncate_body,
+)
+from prsaga.review.redact import redact
+from prsaga.runtime.config import Settings
+from prsaga.schema import (
+    CommitStatusInput,
+    Finding,
+    PublishedReview,
+    PublishReviewInput,
+    PullRequestRef,
+    Severity,
+    StatusState,
+    WithdrawReviewInput,
 )
 
 from .parse import load_parsed

@@ -7,10 +7,10 @@ import time
 
 from temporalio import activity
 
-from prsaga.config import Settings
-from prsaga.contracts import PermissionInput, ReplyInput
-from prsaga.github_client import github_errors, make_github
-from prsaga.review import truncate_body
+from prsaga.adapters.github_client import github_errors, make_github
+from prsaga.review.findings import truncate_body
+from prsaga.runtime.config import Settings
+from prsaga.schema import PermissionInput, ReplyInput
 
 
 def reply_marker(key: str) -> str:

@@ -6,12 +6,11 @@ from github import Github
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from prsaga.config import Settings
-from prsaga.contracts import ParsedSummary, ParseInput
-from prsaga.diff import DiffParseError, diff_file_from_github
-from prsaga.diffstore import DiffStore, ParsedPullRequest, SharedCache
-from prsaga.github_client import github_errors, make_github
-from prsaga.models import DiffRef, PullRequestRef
+from prsaga.adapters.diffstore import DiffStore, SharedCache
+from prsaga.adapters.github_client import github_errors, make_github
+from prsaga.review.diff import DiffParseError, ParsedPullRequest, diff_file_from_github
+from prsaga.runtime.config import Settings
+from prsaga.schema import DiffRef, ParsedSummary, ParseInput, PullRequestRef
 
 PARSED_DIFFS: SharedCache[ParsedPullRequest] = SharedCache(size=4)
 """Parsed diffs this worker process uses now, keyed by (blob folder, DiffRef)."""

@@ -16,15 +16,15 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from prsaga.chunking import Chunk, chunk_files
-from prsaga.claude import estimate_cost_usd
-from prsaga.config import Settings
-from prsaga.contracts import PlanInput, ReviewPlan, ReviewPolicy, clip
-from prsaga.diffstore import BlobStore, ParsedPullRequest, SharedCache
-from prsaga.github_client import github_errors, make_github
-from prsaga.models import TokenUsage
-from prsaga.repo_config import RepoConfig, load_repo_config
-from prsaga.routing import PullRequestFacts, apply_budget, route
+from prsaga.adapters.claude import estimate_cost_usd
+from prsaga.adapters.diffstore import BlobStore, SharedCache
+from prsaga.adapters.github_client import github_errors, make_github
+from prsaga.review.chunking import Chunk, chunk_files
+from prsaga.review.diff import ParsedPullRequest
+from prsaga.review.repo_config import load_repo_config
+from prsaga.review.routing import PullRequestFacts, apply_budget, route
+from prsaga.runtime.config import Settings, server_repo_config
+from prsaga.schema import PlanInput, ReviewPlan, ReviewPolicy, TokenUsage, clip
 
 from .parse import load_parsed
 
@@ -101,7 +101,7 @@ def build_plan(
     notes: list[str] = []
     text, unreadable = read_repo_config(repo, settings.repo_config_path, input.base_sha)
     try:
-        defaults = RepoConfig.from_settings(settings)
+        defaults = server_repo_config(settings)
     except ValueError as err:  # the operator's own file: nothing a retry can fix
         raise ApplicationError(str(err), type="InvalidServerConfig", non_retryable=True) from err
     loaded = load_repo_config(text, defaults)

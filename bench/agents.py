@@ -15,11 +15,9 @@ from temporalio import activity
 
 from activities.analyze import OFFLINE_AGENT, AnalyzeAgents, grounded_report
 from activities.plan import load_plan
-from prsaga.config import Settings
-from prsaga.contracts import AgentReport, AnalyzeInput, SpecialistInput
-from prsaga.diff import DiffFile
-from prsaga.diffstore import ParsedPullRequest
-from prsaga.models import Finding, Severity
+from prsaga.review.diff import DiffFile, ParsedPullRequest
+from prsaga.runtime.config import Settings
+from prsaga.schema import AgentReport, AnalyzeInput, Finding, Severity, SpecialistInput
 
 FINDINGS_PER_BATCH = 3
 """Canned findings per agent call: a few, like a real agent on ordinary code."""

@@ -20,9 +20,8 @@ from temporalio.api.history.v1 import HistoryEvent
 from bench.bare import BareReview, BareShape
 from bench.stack import BenchStack
 from bench.synthetic import synthetic_pull_request
-from prsaga.contracts import WaitForReviewInput
-from prsaga.demo import load_demo_pull_request
-from prsaga.models import PullRequestRef
+from prsaga.local.demo import load_demo_pull_request
+from prsaga.schema import PullRequestRef, WaitForReviewInput
 from starter.github_events import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER
 from workflows.pull_request import PullRequestWorkflow
 

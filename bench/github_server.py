@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from prsaga.github_fake import FakeGitHub
+from prsaga.local.github_fake import FakeGitHub
 
 RATE_LIMIT = 1_000_000_000
 """Requests per hour: the benchmark must not hit the local server's GitHub-like limit."""

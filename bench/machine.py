@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from prsaga.embedded import temporal_cli
+from prsaga.local.embedded import temporal_cli
 
 
 def _cpu_model() -> str:

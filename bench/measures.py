@@ -27,7 +27,7 @@ from bench.history import activity_counts, history_cost, timeline
 from bench.memory import PeakRss
 from bench.stack import SERVER_CONFIGS, BenchStack
 from bench.stats import linear_fit, ratio, summary_ms
-from prsaga.models import PullRequestEvent
+from prsaga.schema import PullRequestEvent
 from starter.github_events import Routed, parse_delivery, route
 from starter.temporal import signal_pull_request
 

@@ -3,7 +3,7 @@ server (SQLite file), the local GitHub, prsaga's worker (instant agents) and prs
 server (``python -m starter.webhook``, unchanged).
 
 Children run in a scratch folder with an environment built here (no ``PRSAGA_*`` variable or
-``.env`` file of the user's leaks in), and are stopped by ``prsaga.embedded.Stack`` (process
+``.env`` file of the user's leaks in), and are stopped by ``prsaga.local.embedded.Stack`` (process
 groups, SIGTERM then SIGKILL, and SIGTERM if the bench itself dies).
 """
 
@@ -26,11 +26,11 @@ import httpx
 from pydantic import SecretStr
 from temporalio.client import Client
 
-import prsaga.embedded
-from prsaga.config import Settings
-from prsaga.embedded import Child, Stack, StackError, temporal_cli
-from prsaga.search_attributes import dev_server_args
-from starter.temporal import connect
+import prsaga.local.embedded
+from prsaga.local.embedded import Child, Stack, StackError, temporal_cli
+from prsaga.runtime.config import Settings
+from prsaga.runtime.temporal import connect
+from prsaga.schema.search_attributes import dev_server_args
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 60.0
@@ -51,9 +51,9 @@ class ServerConfig:
 
 
 def embedded_config() -> ServerConfig:
-    """The pragmas ``prsaga dev`` uses (``prsaga.embedded.SQLITE_PRAGMAS`` when it declares
+    """The pragmas ``prsaga dev`` uses (``prsaga.local.embedded.SQLITE_PRAGMAS`` when it declares
     them; SQLite's defaults otherwise)."""
-    pragmas = tuple(getattr(prsaga.embedded, "SQLITE_PRAGMAS", ()))
+    pragmas = tuple(getattr(prsaga.local.embedded, "SQLITE_PRAGMAS", ()))
     return ServerConfig("embedded" if pragmas else "default", pragmas)
 
 

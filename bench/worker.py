@@ -24,9 +24,9 @@ import worker as prsaga_worker
 from bench.agents import InstantAgents, RealOfflineAgents
 from bench.bare import BareReview, noop
 from bench.profiling import ProcessProfiler
-from prsaga.config import Settings, get_settings
-from prsaga.logs import configure_logging
-from starter.temporal import connect
+from prsaga.runtime.config import Settings, get_settings
+from prsaga.runtime.logs import configure_logging
+from prsaga.runtime.temporal import connect
 
 AGENTS = {"instant": InstantAgents, "real-offline": RealOfflineAgents}
 log = logging.getLogger("bench.worker")

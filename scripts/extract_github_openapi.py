@@ -1,6 +1,6 @@
 """Extract, from GitHub's OpenAPI description, the operations the local GitHub server serves.
 
-For every operation in ``prsaga.github_fake.SERVED_OPERATIONS`` this writes its request-body
+For every operation in ``prsaga.local.github_fake.SERVED_OPERATIONS`` this writes its request-body
 schema and, for every status the server can answer it with, the response schema, into one small
 self-contained JSON document: each ``$ref`` to ``#/components/responses/...`` is inlined and each
 ``#/components/schemas/...`` it reaches is copied under ``components.schemas``, so every
@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from prsaga.github_fake import SERVED_OPERATIONS  # noqa: E402
+from prsaga.local.github_fake import SERVED_OPERATIONS  # noqa: E402
 
 SCHEMA_PREFIX = "#/components/schemas/"
 RESPONSE_PREFIX = "#/components/responses/"

@@ -1,4 +1,4 @@
-"""Record the pull-request workflow histories that ``tests/test_replay.py`` replays.
+"""Record the pull-request workflow histories that ``tests/workflow/test_replay.py`` replays.
 
 Each scenario below drives one pull request's workflow through part of its life on a real
 Temporal server, with the local GitHub (and the local Messages API) and an in-process worker, as
@@ -22,8 +22,8 @@ When to record:
   replay test passes), recording again is optional.
 * A change that is *not* compatible (the replay test fails with a nondeterminism error) must be
   guarded with ``workflow.patched("<change-id>")`` so that the old histories still replay (see
-  ``test_a_patched_change_replays_old_histories`` in ``tests/test_replay.py``). Keep the old
-  histories, and record the new behaviour beside them with ``--suffix``: the old files stand for
+  ``test_a_patched_change_replays_old_histories`` in ``tests/workflow/test_replay.py``). Keep the
+  old histories, and record the new behaviour beside them with ``--suffix``: the old files stand for
   the workflows still running the old code, and are deleted (with the patch, through
   ``workflow.deprecate_patch``) once none is left.
 """
@@ -56,22 +56,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from temporalio.client import Client  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from prsaga.commands import parse_command  # noqa: E402
-from prsaga.config import Settings  # noqa: E402
-from prsaga.contracts import PullRequestState, WaitForReviewInput  # noqa: E402
-from prsaga.demo import load_demo_pull_request  # noqa: E402
-from prsaga.github_fake import FakeGitHub  # noqa: E402
-from prsaga.github_fake import serve_in_thread as serve_github  # noqa: E402
-from prsaga.llm_fake import FakeMessages  # noqa: E402
-from prsaga.llm_fake import serve_in_thread as serve_llm  # noqa: E402
-from prsaga.models import (  # noqa: E402
+from prsaga.local.demo import load_demo_pull_request  # noqa: E402
+from prsaga.local.github_fake import FakeGitHub  # noqa: E402
+from prsaga.local.github_fake import serve_in_thread as serve_github  # noqa: E402
+from prsaga.local.llm_fake import FakeMessages  # noqa: E402
+from prsaga.local.llm_fake import serve_in_thread as serve_llm  # noqa: E402
+from prsaga.local.testing import dev_server, time_skipping_server  # noqa: E402
+from prsaga.review.commands import parse_command  # noqa: E402
+from prsaga.runtime.config import Settings  # noqa: E402
+from prsaga.schema import (  # noqa: E402  # noqa: E402
     ApprovalDecision,
     CommandEvent,
     PullRequestEvent,
     PullRequestRef,
+    PullRequestState,
     ReviewStep,
+    WaitForReviewInput,
 )
-from prsaga.testing import dev_server, time_skipping_server  # noqa: E402
 from starter.temporal import TemporalSubmitter, signal_pull_request  # noqa: E402
 from starter.webhook import create_app  # noqa: E402
 from worker import MAX_CONCURRENT_ACTIVITIES, build_worker  # noqa: E402

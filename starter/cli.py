@@ -15,12 +15,17 @@ from pathlib import Path
 from pydantic import SecretStr
 from temporalio.client import WorkflowUpdateFailedError
 
-from prsaga.config import Settings, get_settings
-from prsaga.contracts import DecisionRecord, PullRequestState, WaitForReviewInput
-from prsaga.embedded import Endpoints, Stack, StackError, start_stack
-from prsaga.models import ApprovalDecision, PullRequestEvent, PullRequestRef
-from starter.temporal import connect, decide, register_search_attributes, signal_pull_request
-from workflows.pull_request import PullRequestWorkflow
+from prsaga.local.embedded import Endpoints, Stack, StackError, start_stack
+from prsaga.runtime.config import Settings, get_settings
+from prsaga.runtime.temporal import connect, register_search_attributes
+from prsaga.schema import (
+    ApprovalDecision,
+    DecisionRecord,
+    PullRequestEvent,
+    PullRequestRef,
+    PullRequestState,
+)
+from starter.temporal import decide, signal_pull_request, wait_for_review
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -94,10 +99,10 @@ async def _start_review(
     settings: Settings, pr: PullRequestRef, event: PullRequestEvent, *, wait: bool
 ) -> PullRequestState | None:
     client = await connect(settings)
-    handle = await signal_pull_request(client, settings, pr, event)
+    await signal_pull_request(client, settings, pr, event)
     if not wait:
         return None
-    return await handle.execute_update(PullRequestWorkflow.wait_for_review, WaitForReviewInput())
+    return await wait_for_review(client, pr)
 
 
 def _decide(args: argparse.Namespace, settings: Settings) -> int:

@@ -23,14 +23,13 @@ from pydantic import SecretStr
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from prsaga.config import Settings
-from prsaga.contracts import PullRequestState, WaitForReviewInput
-from prsaga.demo import load_demo_pull_request
-from prsaga.embedded import Endpoints, Stack, start_stack
-from prsaga.github_client import make_github
-from prsaga.models import PullRequestRef
-from starter.temporal import connect
-from workflows.pull_request import PullRequestWorkflow
+from prsaga.adapters.github_client import make_github
+from prsaga.local.demo import load_demo_pull_request
+from prsaga.local.embedded import Endpoints, Stack, start_stack
+from prsaga.runtime.config import Settings
+from prsaga.runtime.temporal import connect
+from prsaga.schema import PullRequestRef, PullRequestState
+from starter.temporal import wait_for_review
 
 REVIEW_TIMEOUT_SECONDS = 60
 
@@ -152,16 +151,12 @@ async def _reset_demo_workflow(settings: Settings, pr: PullRequestRef) -> None:
 
 async def _wait_for_review(settings: Settings, pr: PullRequestRef) -> PullRequestState:
     client = await connect(settings)
-    handle = client.get_workflow_handle_for(PullRequestWorkflow.run, pr.workflow_id)
-    return await asyncio.wait_for(
-        handle.execute_update(PullRequestWorkflow.wait_for_review, WaitForReviewInput()),
-        timeout=REVIEW_TIMEOUT_SECONDS,
-    )
+    return await asyncio.wait_for(wait_for_review(client, pr), timeout=REVIEW_TIMEOUT_SECONDS)
 
 
 async def _result(settings: Settings, pr: PullRequestRef) -> PullRequestState:
     client = await connect(settings)
-    handle = client.get_workflow_handle_for(PullRequestWorkflow.run, pr.workflow_id)
+    handle = client.get_workflow_handle(pr.workflow_id, result_type=PullRequestState)
     return await asyncio.wait_for(handle.result(), timeout=REVIEW_TIMEOUT_SECONDS)
 
 

@@ -20,9 +20,8 @@ from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from prsaga.commands import parse_command
-from prsaga.config import get_settings
-from prsaga.models import CommandEvent, PullRequestEvent, PullRequestRef
+from prsaga.review.commands import parse_command
+from prsaga.schema import CommandEvent, PullRequestEvent, PullRequestRef
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 EVENT_HEADER = "X-GitHub-Event"
@@ -306,7 +305,14 @@ class Ignored:
     reason: str
 
 
-Handler = Callable[[Delivery], Routed | Ignored]
+@dataclass(frozen=True, slots=True)
+class RouteOptions:
+    """The server settings routing needs, passed in rather than read from globals."""
+
+    command_prefix: str = "/agent"
+
+
+Handler = Callable[[Delivery, RouteOptions], Routed | Ignored]
 
 
 class Router:
@@ -328,7 +334,7 @@ class Router:
 
         return decorator
 
-    def route(self, delivery: Delivery) -> Routed | Ignored:
+    def route(self, delivery: Delivery, options: RouteOptions) -> Routed | Ignored:
         """Run the matching handler, or ignore a delivery nobody registered for.
 
         Raises:
@@ -343,7 +349,7 @@ class Router:
             return Ignored(
                 f"prsaga does not handle {delivery.event!r} events with action {delivery.action!r}"
             )
-        return handler(delivery)
+        return handler(delivery, options)
 
 
 router = Router()
@@ -354,7 +360,7 @@ extra specialists)."""
 
 
 @router.register("pull_request", *get_args(ReviewAction))
-def pull_request_changed(delivery: Delivery) -> Routed:
+def pull_request_changed(delivery: Delivery, options: RouteOptions) -> Routed:
     """A pull request was opened, pushed to, reopened, marked ready or closed."""
     webhook = validate_payload(PullRequestWebhook, delivery.payload, "pull_request payload")
     try:
@@ -383,7 +389,7 @@ def is_bot(account: Sender) -> bool:
 
 
 @router.register("issue_comment", "created")
-def comment_created(delivery: Delivery) -> Routed | Ignored:
+def comment_created(delivery: Delivery, options: RouteOptions) -> Routed | Ignored:
     """A ``/agent ...`` command in a pull request's conversation. Comments on issues, comments
     without a command, and comments by bots (prsaga's own replies included) are ignored."""
     webhook = validate_payload(IssueCommentWebhook, delivery.payload, "issue_comment payload")
@@ -391,7 +397,7 @@ def comment_created(delivery: Delivery) -> Routed | Ignored:
         return Ignored("a comment on an issue, not on a pull request")
     if is_bot(webhook.comment.user):
         return Ignored(f"a comment by the bot {webhook.comment.user.login}")
-    parsed = parse_command(webhook.comment.body or "", get_settings().command_prefix)
+    parsed = parse_command(webhook.comment.body or "", options.command_prefix)
     if parsed is None:
         return Ignored("a comment without a command")
     try:
@@ -414,10 +420,10 @@ def comment_created(delivery: Delivery) -> Routed | Ignored:
     return Routed(pr=pr, event=command)
 
 
-def route(delivery: Delivery) -> Routed | Ignored:
+def route(delivery: Delivery, options: RouteOptions | None = None) -> Routed | Ignored:
     """Route ``delivery`` with prsaga's handlers.
 
     Raises:
         BadPayload: The payload of a handled event is invalid.
     """
-    return router.route(delivery)
+    return router.route(delivery, options or RouteOptions())

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from prsaga.config import Settings
-from prsaga.demo import load_demo_pull_request
+from prsaga.local.demo import load_demo_pull_request
+from prsaga.runtime.config import Settings
 from starter.demo import deliver
 
 

@@ -8,28 +8,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from prsaga.config import Settings
-from prsaga.contracts import (
+from prsaga.runtime.config import Settings
+from prsaga.runtime.temporal import connect
+from prsaga.schema import (
+    ApprovalDecision,
+    CommandEvent,
     DecisionRecord,
+    PullRequestEvent,
+    PullRequestRef,
     PullRequestState,
     PullRequestWorkflowInput,
+    WaitForReviewInput,
     WorkflowOptions,
 )
-from prsaga.models import ApprovalDecision, CommandEvent, PullRequestEvent, PullRequestRef
-from prsaga.search_attributes import SEARCH_ATTRIBUTES
-from prsaga.telemetry import client_interceptors, process_runtime
+from prsaga.schema.workflow import (
+    COMMAND_SIGNAL,
+    DECIDE_UPDATE,
+    EVENT_SIGNAL,
+    WAIT_FOR_REVIEW_UPDATE,
+    WORKFLOW_TYPE,
+)
 from starter.github_events import SubmitUnavailable
-from workflows.pull_request import PullRequestWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +45,6 @@ _UNAVAILABLE = {
     RPCStatusCode.RESOURCE_EXHAUSTED,
     RPCStatusCode.CANCELLED,
 }
-
-
-async def connect(settings: Settings) -> Client:
-    """A Temporal client with the pydantic data converter every prsaga process uses, on the
-    process's runtime (Prometheus metrics at ``metrics_address``) and traced when ``tracing``
-    is on; workers built on it inherit both."""
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-        runtime=process_runtime(settings),
-        interceptors=client_interceptors(settings),
-        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
-        tls=settings.temporal_tls or settings.temporal_api_key is not None,
-    )
 
 
 def workflow_options(settings: Settings) -> WorkflowOptions:
@@ -68,52 +58,36 @@ def workflow_options(settings: Settings) -> WorkflowOptions:
 
 async def signal_pull_request(
     client: Client, settings: Settings, pr: PullRequestRef, event: PullRequestEvent | CommandEvent
-) -> WorkflowHandle[PullRequestWorkflow, PullRequestState]:
+) -> WorkflowHandle[Any, PullRequestState]:
     """Deliver ``event`` (or a command) to the pull request's workflow, starting it if it is not
     running."""
-    signal = (
-        PullRequestWorkflow.on_command
-        if isinstance(event, CommandEvent)
-        else (PullRequestWorkflow.on_event)
-    )
     return await client.start_workflow(
-        PullRequestWorkflow.run,
+        WORKFLOW_TYPE,
         PullRequestWorkflowInput(pr=pr, options=workflow_options(settings)),
+        result_type=PullRequestState,
         id=pr.workflow_id,
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        start_signal=signal.__name__,
+        start_signal=COMMAND_SIGNAL if isinstance(event, CommandEvent) else EVENT_SIGNAL,
         start_signal_args=[event],
         static_summary=f"Review agent for {pr}",
+    )
+
+
+async def wait_for_review(client: Client, pr: PullRequestRef) -> PullRequestState:
+    """The pull request's state once every event it received so far has been reviewed (or its
+    review failed, or waits for a human)."""
+    handle = client.get_workflow_handle(pr.workflow_id)
+    return await handle.execute_update(
+        WAIT_FOR_REVIEW_UPDATE, WaitForReviewInput(), result_type=PullRequestState
     )
 
 
 async def decide(client: Client, pr: PullRequestRef, decision: ApprovalDecision) -> DecisionRecord:
     """Send a human decision to the pull request's approval gate (the ``decide`` update): the
     workflow's validator refuses it, with the reason, when no proposal matches."""
-    handle = client.get_workflow_handle_for(PullRequestWorkflow.run, pr.workflow_id)
-    return await handle.execute_update(PullRequestWorkflow.decide, decision)
-
-
-async def register_search_attributes(client: Client) -> list[str]:
-    """Register prsaga's search attributes in the client's namespace (idempotent); the names
-    added."""
-    namespace = client.namespace
-    try:
-        existing = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
-        )
-        registered = set(existing.custom_attributes)
-    except RPCError as err:
-        if err.status != RPCStatusCode.UNIMPLEMENTED:
-            raise
-        registered = set()  # the time-skipping test server only implements adding them
-    missing = {name: kind for name, kind in SEARCH_ATTRIBUTES.items() if name not in registered}
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-        )
-    return sorted(missing)
+    handle = client.get_workflow_handle(pr.workflow_id)
+    return await handle.execute_update(DECIDE_UPDATE, decision, result_type=DecisionRecord)
 
 
 class TemporalSubmitter:

@@ -26,9 +26,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from temporalio.common import MetricMeter
 
-from prsaga.config import Settings, get_settings
-from prsaga.logs import configure_logging, log_context, update_log_context
-from prsaga.telemetry import (
+from prsaga.runtime.config import Settings, get_settings
+from prsaga.runtime.logs import configure_logging, log_context, update_log_context
+from prsaga.runtime.telemetry import (
     SERVICE_NAME_WEBHOOK,
     RejectReason,
     WebhookOutcome,
@@ -44,6 +44,7 @@ from starter.github_events import (
     Ignored,
     InvalidSignature,
     PayloadTooLarge,
+    RouteOptions,
     SubmitFn,
     SubmitUnavailable,
     UnsupportedMediaType,
@@ -205,6 +206,7 @@ def create_app(
     """
     secret = require_webhook_secret(settings)
     max_body_bytes = settings.webhook_max_body_bytes
+    routing = RouteOptions(command_prefix=settings.command_prefix)
     meter = meter if meter is not None else process_meter(settings)
     tracer = tracer if tracer is not None else opentelemetry.trace.get_tracer(log.name)
 
@@ -251,7 +253,7 @@ def create_app(
                         "delivery_id": delivery.delivery_id,
                     }
                 )
-            routed = route(delivery)
+            routed = route(delivery, routing)
         except WebhookError as exc:
             record.emit(
                 f"rejected:{type(exc).__name__}",
@@ -376,7 +378,8 @@ async def serve(settings: Settings) -> None:
     """Connect to Temporal and serve the webhook app until interrupted."""
     require_webhook_secret(settings)  # fail before connecting to Temporal
     # Imported here so that create_app and its tests need no Temporal client module.
-    from starter.temporal import connect, connect_submitter
+    from prsaga.runtime.temporal import connect
+    from starter.temporal import connect_submitter
 
     meter = process_meter(settings)  # serves metrics_address (if set) from now on
     submit = await connect_submitter(settings)

@@ -21,13 +21,13 @@ import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from prsaga.config import Settings
-from prsaga.demo import DemoPullRequest, load_demo_pull_request
-from prsaga.github_fake import FakeGitHub, serve_in_thread
-from prsaga.llm_fake import FakeMessages
-from prsaga.llm_fake import serve_in_thread as serve_messages
-from prsaga.models import PullRequestRef
-from prsaga.testing import dev_server
+from prsaga.local.demo import DemoPullRequest, load_demo_pull_request
+from prsaga.local.github_fake import FakeGitHub, serve_in_thread
+from prsaga.local.llm_fake import FakeMessages
+from prsaga.local.llm_fake import serve_in_thread as serve_messages
+from prsaga.local.testing import dev_server
+from prsaga.runtime.config import Settings
+from prsaga.schema import PullRequestRef
 from starter.temporal import TemporalSubmitter
 from starter.webhook import create_app
 from worker import MAX_CONCURRENT_ACTIVITIES, build_worker
@@ -178,3 +178,17 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     async with running_harness(temporal_client, github, tmp_path) as harness:
         yield harness
+
+
+ROOMS = ("unit", "adapters", "local", "workflow", "e2e")
+"""The rooms of ``tests/``, one per layer, each a marker (``pytest -m unit`` runs the pure layer's
+tests in seconds): unit (pure decisions, no server), adapters (GitHub, Claude, the tools, the diff
+store), local (the local GitHub and Messages API servers), workflow (workflows on a Temporal
+server), e2e (processes: the demo, the dev stack, the webhook server, compose, the bench)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        room = item.path.parent.name
+        if room in ROOMS:
+            item.add_marker(getattr(pytest.mark, room))

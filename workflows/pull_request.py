@@ -18,48 +18,52 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from activities.analyze import AnalyzeAgents
-    from activities.comment import CommentAgent
-    from activities.conversation import ConversationAgent
-    from activities.parse import ParseAgent
-    from activities.plan import PlanAgent
-    from prsaga import search_attributes as sa
-    from prsaga.commands import help_text, may_run
-    from prsaga.contracts import (
+    from prsaga.review.commands import help_text, may_run
+    from prsaga.review.findings import keep_worst, status_description
+    from prsaga.review.lifecycle import advance, final_status, needs_approval, propose
+    from prsaga.schema import (
         MAX_REASON_CHARS,
         MAX_REPLY_CHARS,
         AgentReport,
         AnalyzeInput,
+        ApprovalDecision,
+        CommandEvent,
         CommitStatusInput,
         DecisionRecord,
+        Finding,
         ParsedSummary,
         ParseInput,
         PendingApproval,
         PermissionInput,
         PlanInput,
         PublishReviewInput,
+        PullRequestEvent,
         PullRequestState,
         PullRequestWorkflowInput,
         ReplyInput,
         ReviewEvent,
         ReviewPlan,
+        ReviewStep,
         SpecialistInput,
         StatusState,
         WaitForReviewInput,
         WithdrawReviewInput,
         clip,
     )
-    from prsaga.lifecycle import advance, final_status, needs_approval, propose
-    from prsaga.models import (
-        ApprovalDecision,
-        CommandEvent,
-        Finding,
-        PullRequestEvent,
-        ReviewStep,
+    from prsaga.schema import search_attributes as sa
+    from prsaga.schema.metrics import ReviewOutcome
+    from prsaga.schema.workflow import (
+        COMMAND_SIGNAL,
+        DECIDE_UPDATE,
+        DECISION_SIGNAL,
+        EVENT_SIGNAL,
+        STATE_QUERY,
+        WAIT_FOR_REVIEW_UPDATE,
+        WORKFLOW_TYPE,
     )
-    from prsaga.review import keep_worst, status_description
-    from prsaga.telemetry import ReviewOutcome, record_findings, record_review
 
+    from . import stubs
+    from .metrics import record_findings, record_review
     from .saga import Saga
 
 # GitHub's transient failures (5xx, timeouts, rate limits with the delay GitHub asks for) retry
@@ -93,7 +97,7 @@ MAX_HISTORY_EVENTS = 10_000
 FINISH_ON_CANCEL = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 
 
-@workflow.defn
+@workflow.defn(name=WORKFLOW_TYPE)
 class PullRequestWorkflow:
     """The entity workflow of one pull request (id ``pr-OWNER/REPO-N``)."""
 
@@ -115,7 +119,7 @@ class PullRequestWorkflow:
     # ---------------------------------------------------------------------------------------
     # Signals, updates, queries
 
-    @workflow.signal
+    @workflow.signal(name=EVENT_SIGNAL)
     def on_event(self, event: PullRequestEvent) -> None:
         """A delivery about this pull request. Redeliveries and already-reviewed heads do
         nothing; a newer event replaces a pending one, and a push supersedes a review in flight
@@ -141,7 +145,7 @@ class PullRequestWorkflow:
         if event.head_sha not in (None, self._reviewing_head) and self._reviewing_head:
             self._interrupt(ReviewStep.SUPERSEDED)
 
-    @workflow.signal
+    @workflow.signal(name=COMMAND_SIGNAL)
     async def on_command(self, command: CommandEvent) -> None:
         """A ``/agent`` command from the pull request's conversation (or sent directly)."""
         state = self._state
@@ -157,7 +161,7 @@ class PullRequestWorkflow:
         finally:
             self._commands_in_flight -= 1
 
-    @workflow.update
+    @workflow.update(name=DECIDE_UPDATE)
     def decide(self, decision: ApprovalDecision) -> DecisionRecord:
         """A human decision on the pending proposal (from the SDK or ``temporal workflow update
         execute``); the validator refuses it synchronously when nothing matches."""
@@ -174,7 +178,7 @@ class PullRequestWorkflow:
                 f"not {decision.head_sha[:12]}"
             )
 
-    @workflow.signal(name="decision")
+    @workflow.signal(name=DECISION_SIGNAL)
     def decision_signal(self, decision: ApprovalDecision) -> None:
         """The same decision as a signal (``temporal workflow signal``); one that does not apply
         is logged and ignored, since a signal cannot be refused."""
@@ -185,11 +189,11 @@ class PullRequestWorkflow:
             return
         self._record_decision(decision)
 
-    @workflow.query
+    @workflow.query(name=STATE_QUERY)
     def get_state(self) -> PullRequestState:
         return self._state
 
-    @workflow.update
+    @workflow.update(name=WAIT_FOR_REVIEW_UPDATE)
     async def wait_for_review(self, input: WaitForReviewInput) -> PullRequestState:
         """Return once nothing is pending or under review (or the review awaits a human): every
         event received before this update has been reviewed, skipped, or failed."""
@@ -324,8 +328,8 @@ class PullRequestWorkflow:
     async def _review_saga(self, event: PullRequestEvent, saga: Saga, *, review_key: str) -> None:
         state = self._state
         self._move(ReviewStep.PARSING)
-        parsed: ParsedSummary = await workflow.execute_activity_method(
-            ParseAgent.parse_pull_request,
+        parsed: ParsedSummary = await workflow.execute_activity(
+            stubs.parse_pull_request,
             ParseInput(pr=state.pr, installation_id=state.installation_id),
             start_to_close_timeout=GITHUB_CALL_TIMEOUT,
             retry_policy=GITHUB_RETRY,
@@ -339,8 +343,8 @@ class PullRequestWorkflow:
             self._move(ReviewStep.IDLE)
             return
         since = None if event.full else state.last_reviewed_sha
-        plan: ReviewPlan = await workflow.execute_activity_method(
-            PlanAgent.plan_review,
+        plan: ReviewPlan = await workflow.execute_activity(
+            stubs.plan_review,
             PlanInput(
                 diff=parsed.diff,
                 base_sha=parsed.base_sha,
@@ -399,8 +403,8 @@ class PullRequestWorkflow:
         self._move(ReviewStep.COMMENTING)
         saga.on_failure(
             "withdraw the posted review",
-            lambda: workflow.execute_activity_method(
-                CommentAgent.withdraw_review,
+            lambda: workflow.execute_activity(
+                stubs.withdraw_review,
                 WithdrawReviewInput(
                     pr=state.pr,
                     review_key=review_key,
@@ -414,8 +418,8 @@ class PullRequestWorkflow:
         notes = list(plan.notes)
         if decision is not None:
             notes.append(_describe_decision(decision))
-        state.last_review = await workflow.execute_activity_method(
-            CommentAgent.publish_review,
+        state.last_review = await workflow.execute_activity(
+            stubs.publish_review,
             PublishReviewInput(
                 diff=parsed.diff,
                 review_key=review_key,
@@ -456,8 +460,8 @@ class PullRequestWorkflow:
         ``plan.llm_parallelism`` at a time for this pull request (the worker's slots and the
         task queue's rate limit bound them across pull requests)."""
         offline = [
-            workflow.execute_activity_method(
-                AnalyzeAgents.offline_review,
+            workflow.execute_activity(
+                stubs.offline_review,
                 AnalyzeInput(plan=plan.input, batch=batch),
                 start_to_close_timeout=ANALYZE_TIMEOUT,
                 heartbeat_timeout=ANALYZE_HEARTBEAT,
@@ -471,8 +475,8 @@ class PullRequestWorkflow:
         async def specialist(name: str, chunk: int, chunks: int) -> AgentReport:
             async with limit:
                 try:
-                    return await workflow.execute_activity_method(
-                        AnalyzeAgents.claude_review,
+                    return await workflow.execute_activity(
+                        stubs.claude_review,
                         SpecialistInput(plan=plan.input, specialist=name, chunk=chunk),
                         task_queue=plan.llm_task_queue or workflow.info().task_queue,
                         start_to_close_timeout=ANALYZE_TIMEOUT,
@@ -590,8 +594,8 @@ class PullRequestWorkflow:
         is_author = command.sender == state.author
         if may_run(command.command, "none", is_author=is_author):
             return True
-        permission: str = await workflow.execute_activity_method(
-            ConversationAgent.get_permission,
+        permission: str = await workflow.execute_activity(
+            stubs.get_permission,
             PermissionInput(
                 pr=state.pr, login=command.sender, installation_id=state.installation_id
             ),
@@ -710,8 +714,8 @@ class PullRequestWorkflow:
             workflow.upsert_search_attributes(changed)
 
     async def _reply(self, key: str, body: str) -> None:
-        await workflow.execute_activity_method(
-            ConversationAgent.reply,
+        await workflow.execute_activity(
+            stubs.reply,
             ReplyInput(
                 pr=self._state.pr,
                 key=key,
@@ -736,8 +740,8 @@ class PullRequestWorkflow:
         """Report the review's state on the head: ``description`` is the commit status (or the
         check run's title); a check run also shows ``summary`` and, once the review is posted,
         the ``findings`` (bounded by ``keep_worst``) as annotations."""
-        await workflow.execute_activity_method(
-            CommentAgent.set_commit_status,
+        await workflow.execute_activity(
+            stubs.set_commit_status,
             CommitStatusInput(
                 pr=self._state.pr,
                 head_sha=head_sha,

@@ -1,0 +1,131 @@
+"""One way to build a PyGithub client, and one way to classify what GitHub answers.
+
+Temporal owns retries: PyGithub's own retry is turned off, and every GitHub failure becomes an
+``ApplicationError`` that says whether retrying can help (5xx, timeouts, rate limits, with the
+delay GitHub asks for) or not (bad token, missing pull request, invalid request).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import timedelta
+
+import requests
+from github import Github, GithubException
+from temporalio.exceptions import ApplicationError
+
+from prsaga.adapters.github_auth import github_auth
+from prsaga.runtime.config import Settings
+
+USER_AGENT = "prsaga/0.1 (+https://github.com/prsaga/prsaga)"
+MAX_RATE_LIMIT_WAIT = timedelta(minutes=15)
+"""Longest pause honoured from rate-limit headers; beyond it the retry policy's backoff applies."""
+
+NON_RETRYABLE_ERROR_TYPES = (
+    "GitHubNotConfigured",
+    "GitHubUnauthorized",
+    "GitHubForbidden",
+    "GitHubNotFound",
+    "GitHubUnprocessable",
+    "GitHubBadRequest",
+)
+
+
+def make_github(
+    settings: Settings,
+    installation_id: int | None = None,
+    *,
+    repo_full_name: str | None = None,
+) -> Github:
+    """A PyGithub client for the configured API, with retries left to Temporal.
+
+    It authenticates with the token, or as the GitHub App's installation (``installation_id``
+    from the webhook, else the configured one, else the one of ``repo_full_name``); see
+    :func:`prsaga.adapters.github_auth.github_auth`.
+    """
+    with github_errors("authenticating to GitHub"):
+        auth = github_auth(settings, installation_id, repo_full_name=repo_full_name)
+    interval = settings.github_min_request_interval or None
+    return Github(
+        base_url=settings.github_api_url.rstrip("/"),
+        auth=auth,
+        timeout=int(max(1, settings.github_timeout_seconds)),
+        retry=None,
+        user_agent=USER_AGENT,
+        per_page=100,
+        seconds_between_requests=interval,
+        seconds_between_writes=interval,
+        lazy=True,
+    )
+
+
+def classify_github_error(
+    status: int,
+    headers: Mapping[str, str],
+    message: str,
+    *,
+    doing: str,
+    now: float | None = None,
+) -> ApplicationError:
+    """Turn a GitHub answer into a retryable or non-retryable ``ApplicationError``.
+
+    Args:
+        status: HTTP status GitHub answered.
+        headers: Response headers (case-insensitive lookups are done here).
+        message: GitHub's ``message`` field, if any.
+        doing: What prsaga was doing, for the error text (``"fetching psf/requests#1"``).
+        now: Current UNIX time, for ``x-ratelimit-reset``; injectable for tests.
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    detail = f"GitHub answered {status} {message or ''}".strip()
+    text = f"{doing}: {detail}"
+    rate_limited = status == 429 or (
+        status == 403 and ("retry-after" in lower or lower.get("x-ratelimit-remaining") == "0")
+    )
+    if rate_limited:
+        return ApplicationError(
+            f"{text} (rate limited)",
+            type="GitHubRateLimited",
+            next_retry_delay=_rate_limit_delay(lower, time.time() if now is None else now),
+        )
+    if status >= 500:
+        return ApplicationError(text, type="GitHubServerError")
+    kinds = {
+        400: ("GitHubBadRequest", "the request was malformed"),
+        401: ("GitHubUnauthorized", "check the token (PRSAGA_GITHUB_TOKEN) or App credentials"),
+        403: ("GitHubForbidden", "the token lacks a permission this step needs"),
+        404: ("GitHubNotFound", "the repository or pull request does not exist or is not visible"),
+        422: ("GitHubUnprocessable", "GitHub refused the request as invalid"),
+    }
+    error_type, hint = kinds.get(status, ("GitHubBadRequest", "the request was refused"))
+    return ApplicationError(f"{text}: {hint}", type=error_type, non_retryable=True)
+
+
+def _rate_limit_delay(lower_headers: Mapping[str, str], now: float) -> timedelta | None:
+    """The pause GitHub asks for: ``retry-after`` seconds, else until ``x-ratelimit-reset``."""
+    seconds: float | None = None
+    if (retry_after := lower_headers.get("retry-after", "")).isdigit():
+        seconds = float(retry_after)
+    elif (reset := lower_headers.get("x-ratelimit-reset", "")).isdigit():
+        seconds = max(1.0, float(reset) - now)
+    if seconds is None:
+        return None
+    return min(timedelta(seconds=seconds), MAX_RATE_LIMIT_WAIT)
+
+
+@contextmanager
+def github_errors(doing: str) -> Iterator[None]:
+    """Re-raise PyGithub and network failures as classified ``ApplicationError``s."""
+    try:
+        yield
+    except GithubException as err:
+        message = err.data.get("message", "") if isinstance(err.data, dict) else ""
+        raise classify_github_error(
+            err.status, err.headers or {}, str(message), doing=doing
+        ) from err
+    except (requests.Timeout, requests.ConnectionError) as err:
+        raise ApplicationError(
+            f"{doing}: GitHub did not answer ({type(err).__name__})", type="GitHubUnavailable"
+        ) from err

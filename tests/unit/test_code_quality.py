@@ -1,0 +1,27 @@
+# --- The house style holds: ruff (lint + format) and mypy over the project's code ---
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from ruff.__main__ import find_ruff_bin
+
+from tests.paths import REPO_ROOT
+
+REPO = REPO_ROOT
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def test_ruff_lint_and_format_are_clean():
+    lint = run(find_ruff_bin(), "check", "--no-cache", ".")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = run(find_ruff_bin(), "format", "--check", "--no-cache", ".")
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_mypy_finds_no_type_errors():
+    result = run(sys.executable, "-m", "mypy")
+    assert result.returncode == 0, result.stdout + result.stderr
