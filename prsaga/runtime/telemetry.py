@@ -5,17 +5,18 @@ Prometheus at ``http://<metrics_address>/metrics``: the SDK's own ``temporal_*``
 prsaga's ``prsaga_*`` metrics, because the application metrics are recorded through the meters of
 that same runtime. Where to record each one:
 
-==============================  =============================  ==================================
-metric                          recorded by                    meter
-==============================  =============================  ==================================
-``prsaga_webhooks_received``    `record_webhook` (webhook)     `process_meter` (done in webhook)
-``prsaga_reviews``,             `workflows.metrics.record_review`     ``workflow.metric_meter()``
-``prsaga_review_latency``       once per review it ends)
-``prsaga_findings``             `workflows.metrics.record_findings`   ``workflow.metric_meter()``
-                                findings of a posted review)
-``prsaga_llm_tokens``,          `record_llm_usage` (activity,  ``activity.metric_meter()``
-``prsaga_llm_cost_usd``         after each Messages call)
-==============================  =============================  ==================================
+=============================  ====================================  =========================
+metric (names in               recorded by                           meter
+``prsaga.schema.metrics``)
+=============================  ====================================  =========================
+``prsaga_webhooks_received``   `record_webhook` (the webhook)        `process_meter`
+``prsaga_reviews``,            ``workflows.metrics.record_review``   ``workflow.metric_meter()``
+``prsaga_review_latency``      (once per review that ends)
+``prsaga_findings``            ``workflows.metrics.record_findings`` ``workflow.metric_meter()``
+                               (the findings of a posted review)
+``prsaga_llm_tokens``,         `record_llm_usage` (the activity,     ``activity.metric_meter()``
+``prsaga_llm_cost_usd``        after each Messages call)
+=============================  ====================================  =========================
 
 ``workflow.metric_meter()`` records nothing while a workflow replays, so a workflow counts each
 review once however often its history is replayed. LLM usage is recorded by the activity because
