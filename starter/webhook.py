@@ -249,7 +249,7 @@ def create_app(
                 return JSONResponse(
                     {
                         "status": "pong",
-                        "zen": delivery.payload.get("zen"),
+                        "zen": _zen(delivery.payload),
                         "delivery_id": delivery.delivery_id,
                     }
                 )
@@ -359,6 +359,12 @@ class TemporalReadiness:
                 except (RuntimeError, TimeoutError):
                     return False
         return await temporal_reachable(self._client, self._timeout)
+
+
+def _zen(payload: dict[str, Any]) -> str | None:
+    # Echoed only when it is text: any other JSON (NaN, a deep list) may not even serialize.
+    zen = payload.get("zen")
+    return zen if isinstance(zen, str) else None
 
 
 def _repository_full_name(payload: dict[str, Any]) -> str | None:
