@@ -39,12 +39,12 @@ from prsaga.review.diff import (
     LineKind,
     diff_file_from_github,
     parse_patch,
-    parse_unified_diff,
 )
 from prsaga.runtime.config import Settings
 from prsaga.schema import CommandEvent, PullRequestEvent, PullRequestRef
 from starter.github_events import SubmitUnavailable
 from starter.webhook import create_app
+from tests.git_diff import parse_unified_diff
 from tests.paths import TESTS_DIR
 
 EXAMPLES = int(os.environ.get("PRSAGA_HYPOTHESIS_EXAMPLES", "150"))
