@@ -10,6 +10,7 @@ count in ``prsaga_webhooks_received`` and one span, all carrying its delivery id
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
@@ -152,6 +153,14 @@ def _error(
     )
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped: an answer may quote payload text (a ping's zen, a login),
+    and a lone surrogate in it, valid in a JSON string, has no UTF-8 encoding (a 500)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 @dataclass
 class _DeliveryLog:
     """What one delivery leaves behind: one log line, one count in ``prsaga_webhooks_received``
@@ -273,7 +282,7 @@ class DeliveryHandler:
             )
             answer = await self._answer(request, record)
             record.emit(answer)
-            return JSONResponse(answer.body, status_code=answer.status_code)
+            return AsciiJSONResponse(answer.body, status_code=answer.status_code)
 
     async def _answer(self, request: Request, record: _DeliveryLog) -> Answer:
         try:

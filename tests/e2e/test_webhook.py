@@ -692,3 +692,15 @@ async def test_a_command_with_a_600_character_word_is_accepted_and_clipped(
     assert command.command == "unknown"
     assert command.argument.startswith("https://example.com/aaa")
     assert command.argument.endswith("… (cut)")
+
+
+async def test_a_lone_surrogate_echoed_from_a_payload_is_answered_as_escaped_json(
+    client: httpx.AsyncClient,
+) -> None:
+    """Valid JSON, but no UTF-8 can encode "\\ud800": the answer escapes it instead of failing."""
+    body = b'{"zen": "\\ud800 keep it logically awesome", "hook_id": 1}'
+
+    response = await client.post(WEBHOOK_PATH, content=body, headers=github_headers("ping", body))
+
+    assert response.status_code == 200
+    assert response.json()["zen"] == "\ud800 keep it logically awesome"
