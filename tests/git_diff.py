@@ -17,14 +17,30 @@ from prsaga.review.diff import (
     FileStatus,
     Hunk,
     LineKind,
+    ParsedPullRequest,
     parse_hunks,
     split_lines,
     unexpected_after_hunks,
 )
+from prsaga.schema import DiffRef, PullRequestRef
 
 _DEV_NULL = "/dev/null"
 # The escapes git's quote_c_style() writes; any other byte it escapes as three octal digits.
 _C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def parsed_pull_request(*files: DiffFile, head_sha: str = "b" * 40) -> ParsedPullRequest:
+    """``o/r#1`` at ``head_sha`` with ``files``, as the parse agent stores it."""
+    return ParsedPullRequest(
+        ref=DiffRef(pr=PullRequestRef(owner="o", repo="r", number=1), head_sha=head_sha),
+        base_sha="a" * 40,
+        title="t",
+        html_url="https://github.com/o/r/pull/1",
+        author="octocat",
+        state="open",
+        draft=False,
+        files=list(files),
+    )
 
 
 def parse_unified_diff(text: str) -> list[DiffFile]:

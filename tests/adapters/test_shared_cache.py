@@ -11,9 +11,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.parse import ParsedDiffs
 from prsaga.adapters.diffstore import DiffStore, SharedCache
-from prsaga.review.diff import ParsedPullRequest
 from prsaga.runtime.config import Settings
-from prsaga.schema import DiffRef, PullRequestRef
+from tests.git_diff import parsed_pull_request
 
 
 def test_concurrent_requests_for_one_key_share_a_single_load():
@@ -58,19 +57,6 @@ def test_a_failed_load_is_not_cached():
     assert cache.get("k", lambda: "ok") == "ok"
 
 
-def _parsed(head_sha: str) -> ParsedPullRequest:
-    return ParsedPullRequest(
-        ref=DiffRef(pr=PullRequestRef(owner="o", repo="r", number=7), head_sha=head_sha),
-        base_sha="a" * 40,
-        title="t",
-        html_url="https://github.com/o/r/pull/7",
-        author="octocat",
-        state="open",
-        draft=False,
-        files=[],
-    )
-
-
 def test_each_workers_parsed_diffs_keep_their_own_memory_over_the_store(tmp_path: Path):
     """The cache is the ParsedDiffs object's (the worker builds one for its agents), not the
     process's: a diff saved through one is served from its memory, even once the store lost it;
@@ -82,7 +68,7 @@ def test_each_workers_parsed_diffs_keep_their_own_memory_over_the_store(tmp_path
         github_app_id=None,
     )
     diffs, other = ParsedDiffs(settings), ParsedDiffs(settings)
-    parsed = _parsed("b" * 40)
+    parsed = parsed_pull_request()
     diffs.save(parsed)
 
     assert other.load(parsed.ref) == parsed  # from the store

@@ -5,10 +5,11 @@ from dataclasses import replace
 
 import pytest
 
-from prsaga.review.diff import DiffFile, ParsedPullRequest, diff_file_from_github
+from prsaga.review.diff import DiffFile, diff_file_from_github
 from prsaga.review.planning import MAX_CONFIG_ERROR_CHARS, PlanOptions, decide_plan
 from prsaga.review.repo_config import Budget, RepoConfig
 from prsaga.schema import DiffRef, PlanInput, PullRequestRef
+from tests.git_diff import parsed_pull_request
 
 HEAD = "b" * 40
 OPTIONS = PlanOptions(
@@ -35,25 +36,12 @@ def changed_file(path: str, status: str = "modified", previous: str | None = Non
     return diff_file_from_github(item)
 
 
-def parsed(*files: DiffFile) -> ParsedPullRequest:
-    return ParsedPullRequest(
-        ref=DiffRef(pr=PullRequestRef(owner="o", repo="r", number=1), head_sha=HEAD),
-        base_sha="a" * 40,
-        title="t",
-        html_url="https://github.com/o/r/pull/1",
-        author="octocat",
-        state="open",
-        draft=False,
-        files=list(files),
-    )
-
-
 def plan_input(since: str | None = None) -> PlanInput:
     pr = PullRequestRef(owner="o", repo="r", number=1)
     return PlanInput(diff=DiffRef(pr=pr, head_sha=HEAD), base_sha="a" * 40, since_sha=since)
 
 
-PR = parsed(
+PR = parsed_pull_request(
     changed_file("src/a.py"),
     changed_file("src/b.py"),
     changed_file("src/c.py", "renamed", previous="src/old_c.py"),
