@@ -339,7 +339,7 @@ def encoded(draw: st.DrawFn, text: str) -> bytes:
     return body
 
 
-class SometimesUnavailable(RecordingSubmit):
+class TemporalDownSubmit(RecordingSubmit):
     """``submit`` against a Temporal that is down: every submission raises ``SubmitUnavailable``."""
 
     async def __call__(self, pr: PullRequestRef, event: PullRequestEvent | CommandEvent) -> str:
@@ -347,7 +347,7 @@ class SometimesUnavailable(RecordingSubmit):
         raise SubmitUnavailable("Temporal is down (test)")
 
 
-DOWN = SometimesUnavailable()
+DOWN = TemporalDownSubmit()
 GITHUB_LIMITS = APP_SETTINGS.model_copy(update={"webhook_max_body_bytes": 25 * 1024 * 1024})
 """GitHub's own cap on a delivery (25 MB), so that large bodies reach the decoder."""
 
