@@ -23,8 +23,8 @@ from temporalio.worker import Worker
 from activities.analyze import AnalyzeAgents
 from activities.comment import CommentAgent
 from activities.conversation import ConversationAgent
-from activities.parse import ParseAgent
-from activities.plan import PlanAgent
+from activities.parse import ParseAgent, ParsedDiffs
+from activities.plan import PlanAgent, ReviewPlans
 from prsaga.runtime.config import Settings, get_settings
 from prsaga.runtime.logs import configure_logging
 from prsaga.runtime.telemetry import SERVICE_NAME_WORKER, configure_tracing
@@ -37,9 +37,12 @@ MAX_CONCURRENT_ACTIVITIES = 16
 
 def review_activities(settings: Settings) -> list[Callable[..., Any]]:
     """Every review activity, bound to the agent objects that keep its clients and caches (the
-    workflow schedules them by the names in ``workflows/stubs.py``)."""
-    parse, plan = ParseAgent(settings), PlanAgent(settings)
-    analyze, comment = AnalyzeAgents(settings), CommentAgent(settings)
+    workflow schedules them by the names in ``workflows/stubs.py``). The agents share this
+    worker's parsed diffs and plans, so that a large diff is loaded once, not once per agent."""
+    diffs = ParsedDiffs(settings)
+    plans = ReviewPlans(settings, diffs)
+    parse, plan = ParseAgent(settings, diffs), PlanAgent(plans)
+    analyze, comment = AnalyzeAgents(settings, plans), CommentAgent(settings, diffs)
     conversation = ConversationAgent(settings)
     return [
         parse.parse_pull_request,

@@ -36,7 +36,8 @@ from prsaga.runtime.config import Settings
 from prsaga.runtime.telemetry import record_llm_usage
 from prsaga.schema import AgentReport, AnalyzeInput, DiffRef, Finding, SpecialistInput
 
-from .plan import load_plan
+from .parse import ParsedDiffs
+from .plan import ReviewPlans
 
 OFFLINE_AGENT = "offline"
 HEARTBEAT_EVERY_SECONDS = 10.0
@@ -55,8 +56,7 @@ def fetch_changed_files(
         activity.heartbeat(diff_file.path)
         added = diff_file.added_lines()
         content: str | None = None
-        # A symlink's "content" would be its target file: nothing of it was added here.
-        if added and not diff_file.is_binary and not diff_file.is_symlink:
+        if added and not diff_file.is_binary:
             content, reason = _file_text(repo, diff_file.path, ref.head_sha)
             if reason:
                 skipped.append(SkippedFile(path=diff_file.path, reason=reason))
@@ -126,15 +126,16 @@ def grounded_report(
 
 
 class AnalyzeAgents:
-    """Activities of the analyze agents, bound to the worker's settings."""
+    """Activities of the analyze agents, bound to the worker's settings and plans."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, plans: ReviewPlans | None = None) -> None:
         self._settings = settings
+        self._plans = plans or ReviewPlans(settings, ParsedDiffs(settings))
 
     @activity.defn(name="offline_review")
     def offline_review(self, input: AnalyzeInput) -> AgentReport:
         started = time.monotonic()
-        plan, parsed = load_plan(self._settings, input.plan)
+        plan, parsed = self._plans.load(input.plan)
         by_path = parsed.files_by_path()
         batch = [by_path[path] for path in plan.offline_batches[input.batch]]
         gh = make_github(
@@ -165,7 +166,7 @@ class AnalyzeAgents:
         overload retry after the delay the API asks for); an unusable answer is recorded as the
         agent's failed decision, and the review goes on without it."""
         started = time.monotonic()
-        plan, parsed = load_plan(self._settings, input.plan)
+        plan, parsed = self._plans.load(input.plan)
         chunk = plan.chunks[input.specialist][input.chunk]
         files = select(parsed.files, chunk)
         specialist = SPECIALISTS[input.specialist]

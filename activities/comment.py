@@ -46,7 +46,7 @@ from prsaga.schema import (
     WithdrawReviewInput,
 )
 
-from .parse import load_parsed
+from .parse import ParsedDiffs
 
 WITHDRAWN_MARKER = "<!-- prsaga:withdrawn -->"
 FINDING_MARKER = re.compile(r"<!-- prsaga:finding .*? -->")
@@ -97,10 +97,11 @@ def _not_yet_commented(pull: PullRequest, findings: list[Finding]) -> tuple[list
 
 
 class CommentAgent:
-    """Activities of the comment agent, bound to the worker's settings."""
+    """Activities of the comment agent, bound to the worker's settings and parsed diffs."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, diffs: ParsedDiffs | None = None) -> None:
         self._settings = settings
+        self._diffs = diffs or ParsedDiffs(settings)
 
     def _pull(self, pr: PullRequestRef, installation_id: int | None) -> PullRequest:
         gh = make_github(self._settings, installation_id=installation_id)
@@ -176,7 +177,7 @@ class CommentAgent:
     @activity.defn(name="publish_review")
     def publish_review(self, input: PublishReviewInput) -> PublishedReview:
         pr = input.diff.pr
-        parsed = load_parsed(self._settings, input.diff, input.installation_id)
+        parsed = self._diffs.load(input.diff, input.installation_id)
         with github_errors(f"posting the review on {pr}"):
             gh = make_github(self._settings, installation_id=input.installation_id)
             repo = gh.get_repo(pr.full_name)

@@ -12,8 +12,6 @@ from prsaga.review.diff import DiffParseError, ParsedPullRequest, diff_file_from
 from prsaga.runtime.config import Settings
 from prsaga.schema import DiffRef, ParsedSummary, ParseInput, PullRequestRef
 
-PARSED_DIFFS: SharedCache[ParsedPullRequest] = SharedCache(size=4)
-"""Parsed diffs this worker process uses now, keyed by (blob folder, DiffRef)."""
 MAX_BODY_CHARS = 4000
 """The pull request's description kept for the reviewers' context (bounded, and untrusted)."""
 
@@ -59,46 +57,52 @@ def fetch_pull_request(gh: Github, pr: PullRequestRef) -> ParsedPullRequest:
     )
 
 
-def load_parsed(
-    settings: Settings, ref: DiffRef, installation_id: int | None = None
-) -> ParsedPullRequest:
-    """The parsed diff a reference points to: from the store, or rebuilt from GitHub.
-
-    Rebuilding works while the pull request's head is still ``ref.head_sha``; once it has moved
-    on, that diff cannot be fetched again and the step fails with non-retryable ``HeadMoved``
-    (the newer head brings its own review).
-    """
-    return PARSED_DIFFS.get(
-        (settings.blob_dir, ref), lambda: _load_or_fetch(settings, ref, installation_id)
-    )
-
-
-def _load_or_fetch(
-    settings: Settings, ref: DiffRef, installation_id: int | None
-) -> ParsedPullRequest:
-    store = DiffStore(settings.blob_dir)
-    parsed = store.load(ref)
-    if parsed is None:
-        parsed = fetch_pull_request(
-            make_github(settings, installation_id=installation_id, repo_full_name=ref.pr.full_name),
-            ref.pr,
-        )
-        if parsed.ref != ref:
-            raise ApplicationError(
-                f"{ref.pr} moved on: its head is {parsed.ref.head_sha[:12]}, "
-                f"not {ref.head_sha[:12]}",
-                type="HeadMoved",
-                non_retryable=True,
-            )
-        store.save(parsed)
-    return parsed
-
-
-class ParseAgent:
-    """Activities of the parse agent, bound to the worker's settings."""
+class ParsedDiffs:
+    """The parsed diffs of a worker's activities: the few this process used last (shared by its
+    activity threads), else the store, else rebuilt from GitHub."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._store = DiffStore(settings.blob_dir)
+        self._recent: SharedCache[ParsedPullRequest] = SharedCache(size=4)
+
+    def load(self, ref: DiffRef, installation_id: int | None = None) -> ParsedPullRequest:
+        """The parsed diff a reference points to.
+
+        Rebuilding works while the pull request's head is still ``ref.head_sha``; once it has
+        moved on, that diff cannot be fetched again and the step fails with non-retryable
+        ``HeadMoved`` (the newer head brings its own review).
+        """
+        return self._recent.get(ref, lambda: self._load_or_fetch(ref, installation_id))
+
+    def save(self, parsed: ParsedPullRequest) -> None:
+        self._store.save(parsed)
+        self._recent.put(parsed.ref, parsed)
+
+    def _load_or_fetch(self, ref: DiffRef, installation_id: int | None) -> ParsedPullRequest:
+        parsed = self._store.load(ref)
+        if parsed is None:
+            gh = make_github(
+                self._settings, installation_id=installation_id, repo_full_name=ref.pr.full_name
+            )
+            parsed = fetch_pull_request(gh, ref.pr)
+            if parsed.ref != ref:
+                raise ApplicationError(
+                    f"{ref.pr} moved on: its head is {parsed.ref.head_sha[:12]}, "
+                    f"not {ref.head_sha[:12]}",
+                    type="HeadMoved",
+                    non_retryable=True,
+                )
+            self._store.save(parsed)
+        return parsed
+
+
+class ParseAgent:
+    """Activities of the parse agent, bound to the worker's settings and parsed diffs."""
+
+    def __init__(self, settings: Settings, diffs: ParsedDiffs | None = None) -> None:
+        self._settings = settings
+        self._diffs = diffs or ParsedDiffs(settings)
 
     @activity.defn(name="parse_pull_request")
     def parse_pull_request(self, input: ParseInput) -> ParsedSummary:
@@ -108,8 +112,7 @@ class ParseAgent:
             repo_full_name=input.pr.full_name,
         )
         parsed = fetch_pull_request(gh, input.pr)
-        DiffStore(self._settings.blob_dir).save(parsed)
-        PARSED_DIFFS.put((self._settings.blob_dir, parsed.ref), parsed)
+        self._diffs.save(parsed)
         activity.logger.info(
             "parsed %s at %s: %d files", input.pr, parsed.ref.head_sha[:12], len(parsed.files)
         )

@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from temporalio import activity
 
 from activities.analyze import OFFLINE_AGENT, AnalyzeAgents, grounded_report
-from activities.plan import load_plan
+from activities.plan import ReviewPlans
 from prsaga.review.diff import DiffFile, ParsedPullRequest
-from prsaga.runtime.config import Settings
 from prsaga.schema import AgentReport, AnalyzeInput, Finding, Severity, SpecialistInput
 
 FINDINGS_PER_BATCH = 3
@@ -53,9 +52,9 @@ def canned_findings(agent: str, paths: Sequence[str], parsed: ParsedPullRequest)
     return findings
 
 
-def _instant_offline(settings: Settings, input: AnalyzeInput) -> AgentReport:
+def _instant_offline(plans: ReviewPlans, input: AnalyzeInput) -> AgentReport:
     started = time.monotonic()
-    plan, parsed = load_plan(settings, input.plan)
+    plan, parsed = plans.load(input.plan)
     paths = plan.offline_batches[input.batch]
     return grounded_report(
         agent=OFFLINE_AGENT,
@@ -67,9 +66,9 @@ def _instant_offline(settings: Settings, input: AnalyzeInput) -> AgentReport:
     )
 
 
-def _instant_claude(settings: Settings, input: SpecialistInput) -> AgentReport:
+def _instant_claude(plans: ReviewPlans, input: SpecialistInput) -> AgentReport:
     started = time.monotonic()
-    plan, parsed = load_plan(settings, input.plan)
+    plan, parsed = plans.load(input.plan)
     paths = plan.chunks[input.specialist][input.chunk].paths
     agent = f"claude-{input.specialist}"
     return grounded_report(
@@ -88,19 +87,17 @@ def _files(parsed: ParsedPullRequest, paths: list[str]) -> list[DiffFile]:
     return [by_path[path] for path in paths]
 
 
-class InstantAgents:
-    """Drop-in for ``activities.analyze.AnalyzeAgents``: both agents instant."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+class InstantAgents(AnalyzeAgents):
+    """Drop-in for ``activities.analyze.AnalyzeAgents`` (built the same way, from the worker's
+    settings and plans): both agents instant."""
 
     @activity.defn(name="offline_review")
     def offline_review(self, input: AnalyzeInput) -> AgentReport:
-        return _instant_offline(self._settings, input)
+        return _instant_offline(self._plans, input)
 
     @activity.defn(name="claude_review")
     def claude_review(self, input: SpecialistInput) -> AgentReport:
-        return _instant_claude(self._settings, input)
+        return _instant_claude(self._plans, input)
 
 
 class RealOfflineAgents(AnalyzeAgents):
@@ -109,4 +106,4 @@ class RealOfflineAgents(AnalyzeAgents):
 
     @activity.defn(name="claude_review")
     def claude_review(self, input: SpecialistInput) -> AgentReport:
-        return _instant_claude(self._settings, input)
+        return _instant_claude(self._plans, input)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar, cast, get_args
+from typing import Annotated, Any, Literal, NoReturn, Protocol, TypeVar, cast, get_args
 from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -152,16 +153,27 @@ def _decode_body(content_type: str | None, body: bytes) -> dict[str, Any]:
     else:
         raise UnsupportedMediaType(f"Content-Type must be {_JSON} or {_FORM}")
     try:
-        payload = json.loads(document)
+        payload = json.loads(document, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise BadPayload(
             f"body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
     except UnicodeDecodeError:
         raise BadPayload("body is not UTF-8 encoded JSON") from None
+    except RecursionError:
+        raise BadPayload("body is nested too deeply to be a GitHub payload") from None
+    except ValueError:  # after JSONDecodeError, its subclass: the int digits limit
+        raise BadPayload(
+            f"body holds a number longer than {sys.get_int_max_str_digits()} digits"
+        ) from None
     if not isinstance(payload, dict):
         raise BadPayload("payload must be a JSON object")
     return payload
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    # Python's json accepts NaN and ±Infinity; JSON (and so GitHub) has no such values.
+    raise BadPayload(f"body is not valid JSON: {name} is not a JSON value")
 
 
 def _form_payload_field(body: bytes) -> str:
@@ -183,13 +195,18 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+GitHubId = Annotated[int, Field(gt=0, lt=2**63)]
+"""GitHub's numbers and ids are positive 64-bit integers; bounding them keeps a hostile payload's
+1,000-digit number out of workflow ids (which Temporal would refuse with a 500's worth of error)."""
+
+
 class GitBranchRef(_Payload):
     sha: str = Field(pattern=r"^[0-9a-f]{40}$")
     ref: str
 
 
 class PullRequestData(_Payload):
-    number: int = Field(gt=0)
+    number: GitHubId
     head: GitBranchRef
     base: GitBranchRef
     draft: bool = False
@@ -215,7 +232,7 @@ class Repository(_Payload):
 
 
 class Installation(_Payload):
-    id: int
+    id: GitHubId
 
 
 class Label(_Payload):
@@ -226,7 +243,7 @@ class PullRequestWebhook(_Payload):
     """A ``pull_request`` delivery, reduced to what prsaga needs."""
 
     action: str
-    number: int = Field(gt=0)
+    number: GitHubId
     pull_request: PullRequestData
     repository: Repository
     sender: Sender
@@ -241,13 +258,13 @@ class IssuePullRequestLink(_Payload):
 
 
 class IssueData(_Payload):
-    number: int = Field(gt=0)
+    number: GitHubId
     pull_request: IssuePullRequestLink | None = None
     """Present when the issue is a pull request (comments on pull requests are issue comments)."""
 
 
 class CommentData(_Payload):
-    id: int
+    id: GitHubId
     body: str | None = None
     user: Sender
 
@@ -344,12 +361,18 @@ class Router:
             (delivery.event, None)
         )
         if handler is None:
+            event = _quoted(delivery.event)
             if delivery.action is None:
-                return Ignored(f"prsaga does not handle {delivery.event!r} events")
+                return Ignored(f"prsaga does not handle {event} events")
             return Ignored(
-                f"prsaga does not handle {delivery.event!r} events with action {delivery.action!r}"
+                f"prsaga does not handle {event} events with action {_quoted(delivery.action)}"
             )
         return handler(delivery, options)
+
+
+def _quoted(name: str, limit: int = 100) -> str:
+    # The answer and the log line repeat it: a hostile payload's megabyte-long action stays out.
+    return repr(name if len(name) <= limit else name[:limit] + "…")
 
 
 router = Router()

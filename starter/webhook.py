@@ -10,6 +10,7 @@ count in ``prsaga_webhooks_received`` and one span, all carrying its delivery id
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
@@ -37,13 +38,16 @@ from prsaga.runtime.telemetry import (
     record_webhook,
     temporal_reachable,
 )
+from prsaga.schema import PullRequestRef
 from starter.github_events import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     BadPayload,
+    Delivery,
     Ignored,
     InvalidSignature,
     PayloadTooLarge,
+    Routed,
     RouteOptions,
     SubmitFn,
     SubmitUnavailable,
@@ -112,6 +116,51 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return bytes(body)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """How the server answers one delivery, and how the delivery is logged and counted."""
+
+    status_code: int
+    body: dict[str, Any]
+    outcome: str
+    """The log's and the span's label, e.g. ``accepted`` or ``rejected:BadPayload``."""
+    counted_as: WebhookOutcome
+    reason: RejectReason | None = None
+    detail: str | None = None
+    """Safe to log: never the body."""
+    error: BaseException | None = None
+    """An unexpected failure, logged with its traceback."""
+
+
+def _error(
+    status_code: int,
+    message: str,
+    delivery_id: str | None,
+    *,
+    outcome: str,
+    reason: RejectReason,
+    detail: str | None = None,
+    error: BaseException | None = None,
+) -> Answer:
+    return Answer(
+        status_code,
+        {"status": "error", "error": message, "delivery_id": delivery_id},
+        outcome=outcome,
+        counted_as="rejected",
+        reason=reason,
+        detail=detail,
+        error=error,
+    )
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped: an answer may quote payload text (a ping's zen, a login),
+    and a lone surrogate in it, valid in a JSON string, has no UTF-8 encoding (a 500)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 @dataclass
 class _DeliveryLog:
     """What one delivery leaves behind: one log line, one count in ``prsaga_webhooks_received``
@@ -127,30 +176,38 @@ class _DeliveryLog:
     repo: str | None = None
     pr: str | None = None
 
-    def emit(
-        self,
-        outcome: str,
-        status_code: int,
-        *,
-        counted_as: WebhookOutcome,
-        reason: RejectReason | None = None,
-        detail: str | None = None,
-        exc_info: bool = False,
-    ) -> None:
-        """Log, count and annotate the delivery's outcome; ``detail`` must be safe to log
-        (never the body)."""
-        level = logging.INFO if status_code < 400 else logging.WARNING
-        if status_code >= 500:
+    def verified_as(self, delivery: Delivery) -> None:
+        """The delivery is GitHub's: label the span and the log context with what it is about."""
+        self.verified = True
+        self.action = delivery.action
+        self.repo = _repository_full_name(delivery.payload)
+        self.span.set_attribute("github.event", delivery.event)
+        if delivery.action:
+            self.span.set_attribute("github.action", delivery.action)
+        if self.repo:
+            self.span.set_attribute("prsaga.repository", self.repo)
+            update_log_context(repository=self.repo)
+
+    def routed_to(self, pr: PullRequestRef) -> None:
+        self.pr = str(pr)
+        update_log_context(pr_number=pr.number, workflow_id=pr.workflow_id)
+        self.span.set_attribute("prsaga.pr_number", pr.number)
+        self.span.set_attribute("prsaga.workflow_id", pr.workflow_id)
+
+    def emit(self, answer: Answer) -> None:
+        """Log, count and annotate the delivery's outcome."""
+        level = logging.INFO if answer.status_code < 400 else logging.WARNING
+        if answer.status_code >= 500:
             level = logging.ERROR
         fields = {
             "delivery_id": self.delivery_id,
             "github_event": self.event,
             "action": self.action,
             "repo": self.repo,
-            "outcome": outcome,
-            "status_code": status_code,
+            "outcome": answer.outcome,
+            "status_code": answer.status_code,
             "pr": self.pr,
-            "detail": detail,
+            "detail": answer.detail,
         }
         log.log(
             level,
@@ -159,18 +216,18 @@ class _DeliveryLog:
                 _loggable(fields[key])
                 for key in ("delivery_id", "github_event", "action", "repo", "pr")
             ),
-            outcome,
-            status_code,
-            f" detail={detail!r}" if detail else "",
+            answer.outcome,
+            answer.status_code,
+            f" detail={answer.detail!r}" if answer.detail else "",
             extra=fields,
-            exc_info=exc_info,
+            exc_info=answer.error,
         )
         event = self.event if self.verified and self.event else "unknown"
-        record_webhook(self.meter, event, counted_as, reason)
-        self.span.set_attribute("prsaga.outcome", outcome)
-        self.span.set_attribute("http.response.status_code", status_code)
-        if status_code >= 500:
-            self.span.set_status(StatusCode.ERROR, outcome)
+        record_webhook(self.meter, event, answer.counted_as, answer.reason)
+        self.span.set_attribute("prsaga.outcome", answer.outcome)
+        self.span.set_attribute("http.response.status_code", answer.status_code)
+        if answer.status_code >= 500:
+            self.span.set_status(StatusCode.ERROR, answer.outcome)
 
 
 def _loggable(value: object) -> str:
@@ -180,6 +237,131 @@ def _loggable(value: object) -> str:
         return "-"
     text = str(value)[:100]
     return "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in text)
+
+
+class DeliveryHandler:
+    """``POST /webhooks/github``: verify and decode, route, submit, answer.
+
+    Each step returns an `Answer` or hands on to the next; the answer is logged, counted and
+    put on the span in one place (`_DeliveryLog.emit`).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        submit: SubmitFn,
+        *,
+        meter: MetricMeter,
+        tracer: Tracer,
+    ) -> None:
+        self._secret = require_webhook_secret(settings)
+        self._max_body_bytes = settings.webhook_max_body_bytes
+        self._routing = RouteOptions(command_prefix=settings.command_prefix)
+        self._submit = submit
+        self._meter = meter
+        self._tracer = tracer
+
+    async def receive(self, request: Request) -> JSONResponse:
+        delivery_id = request.headers.get(DELIVERY_HEADER)
+        with (
+            self._tracer.start_as_current_span(
+                f"POST {WEBHOOK_PATH}",
+                kind=SpanKind.SERVER,
+                attributes={"http.request.method": "POST", "http.route": WEBHOOK_PATH},
+            ) as span,
+            log_context(delivery_id=_loggable(delivery_id) if delivery_id else None),
+        ):
+            # The delivery id is the correlation id of the logs, the trace and the workflow.
+            if delivery_id:
+                span.set_attribute("prsaga.delivery_id", _loggable(delivery_id))
+            record = _DeliveryLog(
+                delivery_id=delivery_id,
+                event=request.headers.get(EVENT_HEADER),
+                meter=self._meter,
+                span=span,
+            )
+            answer = await self._answer(request, record)
+            record.emit(answer)
+            return AsciiJSONResponse(answer.body, status_code=answer.status_code)
+
+    async def _answer(self, request: Request, record: _DeliveryLog) -> Answer:
+        try:
+            body = await read_body(request, self._max_body_bytes)
+            delivery = parse_delivery(request.headers, body, self._secret)
+            record.verified_as(delivery)
+            if delivery.event == "ping":
+                return _pong(delivery)
+            routed = route(delivery, self._routing)
+        except WebhookError as exc:
+            return _error(
+                exc.status_code,
+                str(exc),
+                record.delivery_id,
+                outcome=f"rejected:{type(exc).__name__}",
+                reason=_reject_reason(exc),
+                detail=str(exc),
+            )
+        except ClientDisconnect:
+            # Nobody is left to answer; 400 only keeps the access log honest.
+            return _error(
+                400,
+                "client disconnected",
+                record.delivery_id,
+                outcome="client-disconnected",
+                reason="bad_payload",
+            )
+        if isinstance(routed, Ignored):
+            return Answer(
+                200,
+                {"status": "ignored", "reason": routed.reason, "delivery_id": delivery.delivery_id},
+                outcome="ignored",
+                counted_as="ignored",
+                detail=routed.reason,
+            )
+        record.routed_to(routed.pr)
+        return await self._submitted(routed, delivery.delivery_id)
+
+    async def _submitted(self, routed: Routed, delivery_id: str) -> Answer:
+        try:
+            workflow_id = await self._submit(routed.pr, routed.event)
+        except SubmitUnavailable:
+            return _error(
+                503,
+                "Temporal is unavailable, so this delivery was not recorded. GitHub marks it as "
+                "failed: redeliver it (Recent Deliveries, or the REST API) once Temporal is up.",
+                delivery_id,
+                outcome="temporal-unavailable",
+                reason="unavailable",
+            )
+        except Exception as exc:
+            return _error(
+                500,
+                "internal error while recording the delivery",
+                delivery_id,
+                outcome="submit-failed",
+                reason="error",
+                error=exc,
+            )
+        return Answer(
+            202,
+            {
+                "status": "accepted",
+                "workflow_id": workflow_id,
+                "pr": str(routed.pr),
+                "delivery_id": delivery_id,
+            },
+            outcome="accepted",
+            counted_as="accepted",
+        )
+
+
+def _pong(delivery: Delivery) -> Answer:
+    return Answer(
+        200,
+        {"status": "pong", "zen": _zen(delivery.payload), "delivery_id": delivery.delivery_id},
+        outcome="pong",
+        counted_as="ignored",
+    )
 
 
 def create_app(
@@ -204,107 +386,12 @@ def create_app(
     Raises:
         MissingWebhookSecret: ``settings`` has no webhook secret.
     """
-    secret = require_webhook_secret(settings)
-    max_body_bytes = settings.webhook_max_body_bytes
-    routing = RouteOptions(command_prefix=settings.command_prefix)
-    meter = meter if meter is not None else process_meter(settings)
-    tracer = tracer if tracer is not None else opentelemetry.trace.get_tracer(log.name)
-
-    async def receive_github_webhook(request: Request) -> JSONResponse:
-        delivery_id = request.headers.get(DELIVERY_HEADER)
-        with (
-            tracer.start_as_current_span(
-                f"POST {WEBHOOK_PATH}",
-                kind=SpanKind.SERVER,
-                attributes={"http.request.method": "POST", "http.route": WEBHOOK_PATH},
-            ) as span,
-            log_context(delivery_id=_loggable(delivery_id) if delivery_id else None),
-        ):
-            # The delivery id is the correlation id of the logs, the trace and the workflow.
-            if delivery_id:
-                span.set_attribute("prsaga.delivery_id", _loggable(delivery_id))
-            record = _DeliveryLog(
-                delivery_id=delivery_id,
-                event=request.headers.get(EVENT_HEADER),
-                meter=meter,
-                span=span,
-            )
-            return await handle_delivery(request, record)
-
-    async def handle_delivery(request: Request, record: _DeliveryLog) -> JSONResponse:
-        try:
-            body = await read_body(request, max_body_bytes)
-            delivery = parse_delivery(request.headers, body, secret)
-            record.verified = True
-            record.action = delivery.action
-            record.repo = _repository_full_name(delivery.payload)
-            record.span.set_attribute("github.event", delivery.event)
-            if delivery.action:
-                record.span.set_attribute("github.action", delivery.action)
-            if record.repo:
-                record.span.set_attribute("prsaga.repository", record.repo)
-                update_log_context(repository=record.repo)
-            if delivery.event == "ping":
-                record.emit("pong", 200, counted_as="ignored")
-                return JSONResponse(
-                    {
-                        "status": "pong",
-                        "zen": delivery.payload.get("zen"),
-                        "delivery_id": delivery.delivery_id,
-                    }
-                )
-            routed = route(delivery, routing)
-        except WebhookError as exc:
-            record.emit(
-                f"rejected:{type(exc).__name__}",
-                exc.status_code,
-                counted_as="rejected",
-                reason=_reject_reason(exc),
-                detail=str(exc),
-            )
-            return _error(exc.status_code, str(exc), record.delivery_id)
-        except ClientDisconnect:
-            # Nobody is left to answer; 400 only keeps the access log honest.
-            record.emit("client-disconnected", 400, counted_as="rejected", reason="bad_payload")
-            return _error(400, "client disconnected", record.delivery_id)
-
-        if isinstance(routed, Ignored):
-            record.emit("ignored", 200, counted_as="ignored", detail=routed.reason)
-            return JSONResponse(
-                {
-                    "status": "ignored",
-                    "reason": routed.reason,
-                    "delivery_id": delivery.delivery_id,
-                }
-            )
-
-        record.pr = str(routed.pr)
-        update_log_context(pr_number=routed.pr.number, workflow_id=routed.pr.workflow_id)
-        record.span.set_attribute("prsaga.pr_number", routed.pr.number)
-        record.span.set_attribute("prsaga.workflow_id", routed.pr.workflow_id)
-        try:
-            workflow_id = await submit(routed.pr, routed.event)
-        except SubmitUnavailable:
-            record.emit("temporal-unavailable", 503, counted_as="rejected", reason="unavailable")
-            return _error(
-                503,
-                "Temporal is unavailable, so this delivery was not recorded. GitHub marks it as "
-                "failed: redeliver it (Recent Deliveries, or the REST API) once Temporal is up.",
-                delivery.delivery_id,
-            )
-        except Exception:
-            record.emit("submit-failed", 500, counted_as="rejected", reason="error", exc_info=True)
-            return _error(500, "internal error while recording the delivery", delivery.delivery_id)
-        record.emit("accepted", 202, counted_as="accepted")
-        return JSONResponse(
-            {
-                "status": "accepted",
-                "workflow_id": workflow_id,
-                "pr": str(routed.pr),
-                "delivery_id": delivery.delivery_id,
-            },
-            status_code=202,
-        )
+    deliveries = DeliveryHandler(
+        settings,
+        submit,
+        meter=meter if meter is not None else process_meter(settings),
+        tracer=tracer if tracer is not None else opentelemetry.trace.get_tracer(log.name),
+    )
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -318,7 +405,7 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route(WEBHOOK_PATH, receive_github_webhook, methods=["POST"]),
+            Route(WEBHOOK_PATH, deliveries.receive, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ]
@@ -361,17 +448,16 @@ class TemporalReadiness:
         return await temporal_reachable(self._client, self._timeout)
 
 
+def _zen(payload: dict[str, Any]) -> str | None:
+    # Echoed only when it is text: any other JSON (NaN, a deep list) may not even serialize.
+    zen = payload.get("zen")
+    return zen if isinstance(zen, str) else None
+
+
 def _repository_full_name(payload: dict[str, Any]) -> str | None:
     repository = payload.get("repository")
     full_name = repository.get("full_name") if isinstance(repository, dict) else None
     return full_name if isinstance(full_name, str) else None
-
-
-def _error(status_code: int, message: str, delivery_id: str | None) -> JSONResponse:
-    return JSONResponse(
-        {"status": "error", "error": message, "delivery_id": delivery_id},
-        status_code=status_code,
-    )
 
 
 async def serve(settings: Settings) -> None:

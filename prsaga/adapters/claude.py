@@ -53,7 +53,6 @@ logger = logging.getLogger(__name__)
 # sees and its token count are defined once, for chunking too.
 __all__ = [
     "CATEGORIES",
-    "NON_RETRYABLE_ERROR_TYPES",
     "SPECIALISTS",
     "TOOL_NAME",
     "ClaudeOptions",
@@ -82,16 +81,6 @@ MAX_RETRY_WAIT = timedelta(minutes=10)
 MAX_TITLE_CHARS = 300
 MAX_BODY_CHARS = 4000
 """Pull request description kept for the prompt (and the workflow history)."""
-
-NON_RETRYABLE_ERROR_TYPES = (
-    "ClaudeNotConfigured",
-    "ClaudeBadRequest",
-    "ClaudeUnauthorized",
-    "ClaudeBillingError",
-    "ClaudeForbidden",
-    "ClaudeNotFound",
-    "ClaudeRequestTooLarge",
-)
 
 Category = Literal["security", "correctness", "performance", "style", "tests", "docs"]
 CATEGORIES: tuple[str, ...] = get_args(Category)

@@ -2,7 +2,7 @@
 
 A parsed diff is immutable for a given (pull request, head SHA), so the store is a plain cache on
 disk (a shared volume when workers run on several hosts): any activity that misses it rebuilds it
-from GitHub (see ``activities.parse.load_parsed``). Writes are atomic, so a worker killed halfway
+from GitHub (see ``activities.parse.ParsedDiffs``). Writes are atomic, so a worker killed halfway
 leaves no torn file behind.
 """
 

@@ -23,15 +23,6 @@ USER_AGENT = "prsaga/0.1 (+https://github.com/prsaga/prsaga)"
 MAX_RATE_LIMIT_WAIT = timedelta(minutes=15)
 """Longest pause honoured from rate-limit headers; beyond it the retry policy's backoff applies."""
 
-NON_RETRYABLE_ERROR_TYPES = (
-    "GitHubNotConfigured",
-    "GitHubUnauthorized",
-    "GitHubForbidden",
-    "GitHubNotFound",
-    "GitHubUnprocessable",
-    "GitHubBadRequest",
-)
-
 
 def make_github(
     settings: Settings,

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -216,83 +217,105 @@ def child_env(settings: Settings, endpoints: Endpoints) -> dict[str, str]:
     return env
 
 
-def start_stack(stack: Stack, settings: Settings, endpoints: Endpoints) -> None:
-    """Start the Temporal dev server, the local GitHub (if asked), the worker and the webhook
-    server, and wait until each answers."""
+@dataclass(frozen=True)
+class Service:
+    """One child of the stack: how to start it, and how to tell that it is up."""
+
+    name: str
+    argv: list[str]
+    env: Mapping[str, str]
+    ready_url: str | None = None
+    """A URL that answers (below 500) once the service is up; ``None``: nothing to wait for."""
+    description: str = ""
+    """What the service is, in a "was not ready" error."""
+
+
+def stack_services(settings: Settings, endpoints: Endpoints) -> list[Service]:
+    """The children of the stack, in start order: the local GitHub and Messages API (if asked),
+    the Temporal dev server, the worker and the webhook server."""
     env = child_env(settings, endpoints)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    services = []
     if endpoints.github_url is not None:
-        port = str(settings.local_github_port)
-        stack.start(
-            "github",
-            [
-                sys.executable,
-                "-m",
-                "prsaga.local.github_fake",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                port,
-                "--token-env",
-                "PRSAGA_GITHUB_TOKEN",
-                "--seed",
-                "demo",
-            ],
-            env,
+        services.append(
+            Service(
+                "github",
+                _module_argv("prsaga.local.github_fake", settings.local_github_port)
+                + ["--token-env", "PRSAGA_GITHUB_TOKEN", "--seed", "demo"],
+                env,
+                ready_url=f"{endpoints.github_url}/_fake/state",
+                description="the local GitHub",
+            )
         )
     if endpoints.llm_url is not None:
-        stack.start(
-            "claude",
-            [
-                sys.executable,
-                "-m",
-                "prsaga.local.llm_fake",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(settings.local_llm_port),
-            ],
-            env,
+        services.append(
+            Service(
+                "claude",
+                _module_argv("prsaga.local.llm_fake", settings.local_llm_port),
+                env,
+                ready_url=f"{endpoints.llm_url}/",
+                description="the local Messages API",
+            )
         )
-    stack.start(
-        "temporal",
-        [
-            temporal_cli(),
-            "server",
-            "start-dev",
-            "--db-filename",
-            str((settings.state_dir / "temporal.db").resolve()),
-            "--ip",
-            endpoints.temporal_host,
-            "--port",
-            str(endpoints.temporal_port),
-            "--ui-port",
-            str(endpoints.ui_port),
-            "--namespace",
-            settings.temporal_namespace,
-            "--log-level",
-            "warn",
-            *(arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)),
-            *dev_server_args(),
-        ],
-        env,
+    services.append(
+        Service(
+            "temporal",
+            _temporal_argv(settings, endpoints),
+            env,
+            ready_url=f"http://{endpoints.temporal_host}:{endpoints.ui_port}/",
+            description="the Temporal UI",
+        )
     )
     worker_env = dict(env)
-    if settings.metrics_address:
+    if settings.metrics_address:  # only the worker serves metrics (see child_env)
         worker_env["PRSAGA_METRICS_ADDRESS"] = settings.metrics_address
-    stack.start("worker", [sys.executable, "-m", "worker"], worker_env)
-    stack.start("webhook", [sys.executable, "-m", "starter.webhook"], env)
-    if endpoints.github_url is not None:
-        stack.wait_until(
-            "the local GitHub", lambda: _answers(f"{endpoints.github_url}/_fake/state")
+    services.append(Service("worker", [sys.executable, "-m", "worker"], worker_env))
+    services.append(
+        Service(
+            "webhook",
+            [sys.executable, "-m", "starter.webhook"],
+            env,
+            ready_url=f"{endpoints.webhook_url}/healthz",
+            description="the webhook server",
         )
-    if endpoints.llm_url is not None:
-        stack.wait_until("the local Messages API", lambda: _answers(f"{endpoints.llm_url}/"))
-    stack.wait_until(
-        "the Temporal UI",
-        lambda: _answers(f"http://{endpoints.temporal_host}:{endpoints.ui_port}/"),
     )
-    stack.wait_until("the webhook server", lambda: _answers(f"{endpoints.webhook_url}/healthz"))
+    return services
+
+
+def _module_argv(module: str, port: int) -> list[str]:
+    return [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)]
+
+
+def _temporal_argv(settings: Settings, endpoints: Endpoints) -> list[str]:
+    return [
+        temporal_cli(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str((settings.state_dir / "temporal.db").resolve()),
+        "--ip",
+        endpoints.temporal_host,
+        "--port",
+        str(endpoints.temporal_port),
+        "--ui-port",
+        str(endpoints.ui_port),
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "warn",
+        *(arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)),
+        *dev_server_args(),
+    ]
+
+
+def start_stack(stack: Stack, settings: Settings, endpoints: Endpoints) -> None:
+    """Start every service of the stack, then wait until each answers."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    services = stack_services(settings, endpoints)
+    for service in services:
+        stack.start(service.name, service.argv, service.env)
+    for service in services:
+        if service.ready_url is not None:
+            stack.wait_until(service.description, partial(_answers, service.ready_url))
 
 
 def _answers(url: str) -> bool:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import get_args
 
-from prsaga.schema import CommandName
+from prsaga.schema import MAX_COMMAND_ARGUMENT, CommandName, clip
 
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 """Repository permissions that may steer a review (GitHub's ``permission`` field)."""
@@ -19,7 +19,6 @@ PRIVILEGED: frozenset[CommandName] = frozenset({"approve", "reject", "retry", "c
 """Commands only collaborators with write access may run."""
 
 _KNOWN: frozenset[str] = frozenset(get_args(CommandName)) - {"unknown"}
-MAX_ARGUMENT = 500
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,9 @@ def parse_command(body: str, prefix: str = "/agent") -> ParsedCommand | None:
     """The command in a comment, or ``None`` when the comment holds none.
 
     The command is the first line that starts with ``prefix`` (outside quotes: a quoted line
-    ``> /agent approve`` in a reply is someone else's words, not a command).
+    ``> /agent approve`` in a reply is someone else's words, not a command). A long argument
+    (e.g. a pasted URL) is clipped with a note, which the reply quotes: any comment GitHub can
+    deliver becomes a command, none is refused.
     """
     pattern = re.compile(rf"^{re.escape(prefix)}(?:\s+(\S+))?(?:\s+(.*))?$", re.IGNORECASE)
     for raw in body.splitlines():
@@ -40,10 +41,14 @@ def parse_command(body: str, prefix: str = "/agent") -> ParsedCommand | None:
         if match is None:
             continue
         word = (match[1] or "").lower()
-        rest = (match[2] or "").strip()[:MAX_ARGUMENT]
+        rest = (match[2] or "").strip()
         if word in _KNOWN:
-            return ParsedCommand(command=word, argument=rest)  # type: ignore[arg-type]
-        return ParsedCommand(command="unknown", argument=f"{match[1] or ''} {rest}".strip())
+            return ParsedCommand(
+                command=word,  # type: ignore[arg-type]
+                argument=clip(rest, MAX_COMMAND_ARGUMENT),
+            )
+        unknown = f"{match[1] or ''} {rest}".strip()
+        return ParsedCommand(command="unknown", argument=clip(unknown, MAX_COMMAND_ARGUMENT))
     return None
 
 

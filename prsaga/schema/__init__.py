@@ -47,6 +47,7 @@ from prsaga.schema.pull_request import (
     clip,
 )
 from prsaga.schema.signals import (
+    MAX_COMMAND_ARGUMENT,
     ApprovalChannel,
     ApprovalDecision,
     CommandEvent,
@@ -66,6 +67,7 @@ from prsaga.schema.workflow import (
 
 __all__ = [
     "MAX_ALSO_ON_LINES",
+    "MAX_COMMAND_ARGUMENT",
     "MAX_FINDINGS",
     "MAX_REASON_CHARS",
     "MAX_REPLY_CHARS",

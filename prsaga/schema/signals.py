@@ -40,6 +40,12 @@ class PullRequestEvent(BaseModel):
     """When prsaga received it (the start of the end-to-end review latency)."""
 
 
+MAX_COMMAND_ARGUMENT = 500
+"""Characters of a command's argument kept (longer ones are clipped, with a note, not refused)."""
+
+MAX_COMMAND_ARGUMENT = 500
+"""A command's argument is clipped to this (with a note, see ``clip``), never refused."""
+
 CommandName = Literal["review", "approve", "reject", "retry", "cancel", "status", "help", "unknown"]
 
 
@@ -48,7 +54,7 @@ class CommandEvent(BaseModel):
 
     delivery_id: str = Field(min_length=1, max_length=200)
     command: CommandName
-    argument: str = Field(default="", max_length=500)
+    argument: str = Field(default="", max_length=MAX_COMMAND_ARGUMENT)
     """The rest of the line: a rejection reason, or the unknown command's text."""
     sender: str = Field(min_length=1, max_length=100)
     comment_id: int | None = None

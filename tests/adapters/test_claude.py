@@ -39,12 +39,13 @@ from prsaga.local.llm_fake import (
     ToolUseReply,
 )
 from prsaga.review.chunking import chunk_files, select
-from prsaga.review.diff import DiffFile, LineKind, parse_unified_diff
+from prsaga.review.diff import DiffFile, LineKind
 from prsaga.review.diff_render import estimate_tokens
 from prsaga.review.redact import MASK, redact
 from prsaga.runtime.config import Settings
 from prsaga.schema import Severity, TokenUsage
 from tests.conftest import ANTHROPIC_KEY
+from tests.git_diff import parse_unified_diff
 from tests.paths import TESTS_DIR
 
 API_KEY = ANTHROPIC_KEY

@@ -13,8 +13,9 @@ import pytest
 
 from prsaga.adapters import offline
 from prsaga.adapters.offline import ChangedFile, OfflineReview, ToolRun, review_files
-from prsaga.review.diff import DiffFile, FileStatus, parse_unified_diff
+from prsaga.review.diff import DiffFile, FileStatus
 from prsaga.schema import Finding, Severity
+from tests.git_diff import parse_unified_diff
 from tests.paths import TESTS_DIR
 
 FIXTURES = TESTS_DIR / "fixtures" / "offline"
@@ -89,7 +90,10 @@ def new_side(diff_file: DiffFile) -> str:
 
 
 def real_pull_request(
-    diff_id: str, heads: dict[str, str] | None = None, leave_out: frozenset[str] = frozenset()
+    diff_id: str,
+    heads: dict[str, str] | None = None,
+    leave_out: frozenset[str] = frozenset(),
+    symlinks: frozenset[str] = frozenset(),
 ) -> list[ChangedFile]:
     """The files of a real diff as the analyze activity passes them: head content, added lines.
 
@@ -97,7 +101,8 @@ def real_pull_request(
     ``heads`` (path → fixture name); either way its git blob id must be the one recorded for the
     head commit in the diff's ``pr-files.json``, so the tools see the file exactly as it was.
     Deleted files are not passed, nor are ``leave_out`` files (whose head is not known); files
-    without added lines get no content, nor do symlinks (their text is a link target, not code).
+    without added lines get no content, nor do ``symlinks`` (links to directories, which GitHub's
+    contents API answers with ``type: symlink``, so the analyze activity skips them).
     """
     heads = heads or {}
     diff = parse_unified_diff((DIFFS / f"{diff_id}.diff").read_bytes().decode("utf-8"))
@@ -109,7 +114,7 @@ def real_pull_request(
             continue
         added = diff_file.added_lines()
         content: str | None = None
-        if added and not diff_file.is_symlink:
+        if added and diff_file.path not in symlinks:
             if diff_file.path in heads:
                 content = (FIXTURES / heads[diff_file.path]).read_bytes().decode("utf-8")
             else:
@@ -242,7 +247,8 @@ def test_real_diff_17_new_certificates_and_makefiles_and_symlinks_are_clean() ->
     # tests/testserver/server.py. Two edited files whose head is not known are left out.
     heads = {"tests/testserver/server.py": "requests-a94e9b5308ff-server.py.txt"}
     leave_out = frozenset({"src/requests/adapters.py", "tests/test_requests.py"})
-    files = real_pull_request("17-symlinks-and-many-new-files", heads, leave_out)
+    links = frozenset({"tests/certs/mtls/client/ca", "tests/certs/valid/ca"})
+    files = real_pull_request("17-symlinks-and-many-new-files", heads, leave_out, links)
 
     result = review(*files)
 

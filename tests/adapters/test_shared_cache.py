@@ -4,8 +4,15 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-from prsaga.adapters.diffstore import SharedCache
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities.parse import ParsedDiffs
+from prsaga.adapters.diffstore import DiffStore, SharedCache
+from prsaga.runtime.config import Settings
+from tests.git_diff import parsed_pull_request
 
 
 def test_concurrent_requests_for_one_key_share_a_single_load():
@@ -48,3 +55,25 @@ def test_a_failed_load_is_not_cached():
     except RuntimeError:
         pass
     assert cache.get("k", lambda: "ok") == "ok"
+
+
+def test_each_workers_parsed_diffs_keep_their_own_memory_over_the_store(tmp_path: Path):
+    """The cache is the ParsedDiffs object's (the worker builds one for its agents), not the
+    process's: a diff saved through one is served from its memory, even once the store lost it;
+    another ParsedDiffs only has the store."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        state_dir=tmp_path,
+        github_token=None,
+        github_app_id=None,
+    )
+    diffs, other = ParsedDiffs(settings), ParsedDiffs(settings)
+    parsed = parsed_pull_request()
+    diffs.save(parsed)
+
+    assert other.load(parsed.ref) == parsed  # from the store
+    DiffStore(settings.blob_dir).path_for(parsed.ref).unlink()
+    assert diffs.load(parsed.ref) is parsed  # from memory
+    with pytest.raises(ApplicationError) as refused:  # neither memory nor store: GitHub then
+        ParsedDiffs(settings).load(parsed.ref)
+    assert refused.value.type == "GitHubNotConfigured"

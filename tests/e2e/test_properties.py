@@ -1,9 +1,10 @@
 # --- Bad input: property-based tests of the webhook endpoint and the diff parser ---
 """Hypothesis throws arbitrary input at the two places where the outside world comes in.
 
-* The webhook endpoint: whatever bytes, headers or JSON arrive, it never answers 500 and never
-  starts a review without a valid signature; a body over the cap is refused with 413, declared
-  or streamed.
+* The webhook endpoint: whatever bytes, headers or JSON arrive (pathological JSON included), it
+  never answers a 5xx but 503 when Temporal is down, and never starts a review without a valid
+  signature; a body over the cap is refused with 413, declared or streamed; any comment GitHub
+  can deliver is answered 2xx.
 * The diff parser: whatever text it is given, it returns or raises its documented
   ``DiffParseError``, never anything else; a valid diff it is given, generated or real (every
   fixture), comes back out of its model exactly as it went in.
@@ -21,7 +22,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_from_bytes, urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +31,7 @@ from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from prsaga.local.demo import load_demo_pull_request
+from prsaga.review.commands import parse_command
 from prsaga.review.diff import (
     DiffFile,
     DiffParseError,
@@ -37,11 +39,12 @@ from prsaga.review.diff import (
     LineKind,
     diff_file_from_github,
     parse_patch,
-    parse_unified_diff,
 )
 from prsaga.runtime.config import Settings
 from prsaga.schema import CommandEvent, PullRequestEvent, PullRequestRef
+from starter.github_events import SubmitUnavailable
 from starter.webhook import create_app
+from tests.git_diff import parse_unified_diff
 from tests.paths import TESTS_DIR
 
 EXAMPLES = int(os.environ.get("PRSAGA_HYPOTHESIS_EXAMPLES", "150"))
@@ -235,6 +238,227 @@ def test_the_demo_delivery_is_accepted(http: TestClient):
         "X-Hub-Signature-256": sign(body),
     }
     assert post(http, body, headers) == (202, 1)
+
+
+# Pathological JSON: every shape a hostile (but correctly signed) sender can give a body.
+
+
+def nested(kinds: list[str], depth: int, leaf: str = "1") -> str:
+    """``depth`` levels of arrays and objects, cycling through ``kinds``."""
+    opens = {"array": "[", "object": '{"k":', "payload": '{"action":"opened","pull_request":'}
+    closes = {"array": "]", "object": "}", "payload": "}"}
+    levels = [kinds[i % len(kinds)] for i in range(depth)]
+    return "".join(opens[k] for k in levels) + leaf + "".join(closes[k] for k in reversed(levels))
+
+
+scalar_texts = st.one_of(
+    st.builds(lambda sign, n: sign + "9" * n, st.sampled_from(["", "-"]), st.integers(1, 12_000)),
+    st.builds(lambda n, e: f"1.{'5' * n}e{e}", st.integers(0, 5_000), st.integers(-99_999, 99_999)),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "-0", "1e400", "null", "true", '""']),
+    st.builds(lambda c, n: json.dumps(c * n), st.characters(), st.integers(0, 40_000)),
+    st.sampled_from(['"\\ud800"', '"\\udfff\\ud800"', '"\\u0000"', '"\\x"', '"unterminated']),
+)
+deep_texts = st.builds(
+    nested,
+    st.lists(st.sampled_from(["array", "object", "payload"]), min_size=1, max_size=4),
+    st.integers(1, 20_000),
+    scalar_texts,
+)
+pathological_values = scalar_texts | deep_texts
+"""JSON texts (and near-JSON: Python's NaN, broken escapes) a value can be."""
+PAYLOAD_PATHS = [
+    ("action",),
+    ("number",),
+    ("zen",),
+    ("label",),
+    ("installation",),
+    ("installation", "id"),
+    ("repository", "owner", "login"),
+    ("pull_request",),
+    ("pull_request", "head", "sha"),
+    ("pull_request", "number"),
+    ("issue", "number"),
+    ("issue", "pull_request"),
+    ("comment", "body"),
+    ("comment", "id"),
+    ("comment", "user", "type"),
+]
+
+
+def with_raw_value(payload: dict[str, Any], path: tuple[str, ...], raw: str) -> str:
+    """``payload`` as JSON text with the node at ``path`` (created if missing) set to ``raw``."""
+    document = copy.deepcopy(payload)
+    node = document
+    for key in path[:-1]:
+        child = node.get(key)
+        node[key] = child = child if isinstance(child, dict) else {}
+        node = child
+    node[path[-1]] = "__RAW__"
+    return json.dumps(document).replace('"__RAW__"', raw, 1)
+
+
+def with_duplicate_key(payload: dict[str, Any], key: str, raw: str, first: bool) -> str:
+    """``payload`` as JSON text with a second ``key`` before or after its own."""
+    text = json.dumps(payload)
+    duplicate = f"{json.dumps(key)}: {raw}"
+    return "{" + duplicate + ", " + text[1:] if first else text[:-1] + ", " + duplicate + "}"
+
+
+COMMENT_PAYLOAD = json.loads(
+    (
+        TESTS_DIR
+        / "fixtures/webhooks/issue_comment/go-playground-webhooks__pull-request-issue-comment.json"
+    ).read_bytes()
+)
+
+
+@st.composite
+def pathological_documents(draw: st.DrawFn) -> str:
+    """A JSON text: a pathological value at the top level, inside a real payload, or as a
+    duplicate of one of its keys."""
+    payload = draw(st.sampled_from([DEMO_PAYLOAD, COMMENT_PAYLOAD, {"zen": "z", "hook_id": 1}]))
+    value = draw(pathological_values)
+    where = draw(st.sampled_from(["top", "inside", "duplicate"]))
+    if where == "top":
+        return value
+    if where == "inside":
+        return with_raw_value(payload, draw(st.sampled_from(PAYLOAD_PATHS)), value)
+    key = draw(st.sampled_from([*payload, "action", "zen"]))
+    return with_duplicate_key(payload, key, value, draw(st.booleans()))
+
+
+@st.composite
+def encoded(draw: st.DrawFn, text: str) -> bytes:
+    """``text`` as bytes: UTF-8, with a byte-order mark, in UTF-16/32, or with invalid UTF-8."""
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-32", "utf-16-be"]))
+    body = text.encode(encoding, "surrogatepass")
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(body)))
+        junk = draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xc0\xaf", b"\x00"]))
+        body = body[:at] + junk + body[at:]
+    return body
+
+
+class TemporalDownSubmit(RecordingSubmit):
+    """``submit`` against a Temporal that is down: every submission raises ``SubmitUnavailable``."""
+
+    async def __call__(self, pr: PullRequestRef, event: PullRequestEvent | CommandEvent) -> str:
+        self.calls.append((pr, event))
+        raise SubmitUnavailable("Temporal is down (test)")
+
+
+DOWN = TemporalDownSubmit()
+GITHUB_LIMITS = APP_SETTINGS.model_copy(update={"webhook_max_body_bytes": 25 * 1024 * 1024})
+"""GitHub's own cap on a delivery (25 MB), so that large bodies reach the decoder."""
+
+
+@pytest.fixture(scope="module")
+def http_up() -> Iterator[TestClient]:
+    with TestClient(create_app(GITHUB_LIMITS, SUBMIT), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def http_down() -> Iterator[TestClient]:
+    with TestClient(create_app(GITHUB_LIMITS, DOWN), raise_server_exceptions=False) as client:
+        yield client
+
+
+@PROPERTY
+@given(
+    data=st.data(),
+    document=pathological_documents(),
+    event=st.sampled_from(["pull_request", "issue_comment", "ping", "push"]) | events,
+    form=st.booleans(),
+    temporal_down=st.booleans(),
+)
+def test_pathological_json_is_never_a_5xx_but_503_for_temporal_down(
+    http_up: TestClient,
+    http_down: TestClient,
+    data: st.DataObject,
+    document: str,
+    event: str,
+    form: bool,
+    temporal_down: bool,
+):
+    """Deep nesting (arrays, objects, payloads in payloads), huge numbers and strings, duplicate
+    keys, NaN and Infinity, broken escapes, non-object tops, byte-order marks, UTF-16/32 and
+    invalid UTF-8, as JSON or form-encoded: every answer is below 500, except 503 when (and only
+    when) Temporal is down and the delivery was routed to a workflow."""
+    body = data.draw(encoded(document))
+    if form:
+        body = b"payload=" + quote_from_bytes(body).encode()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded" if form else "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": "pathological",
+        "X-Hub-Signature-256": sign(body),
+    }
+    submit = DOWN if temporal_down else SUBMIT
+    before = len(submit.calls)
+    response = (http_down if temporal_down else http_up).post(
+        "/webhooks/github", content=body, headers=headers
+    )
+    submitted = len(submit.calls) - before
+    if temporal_down and submitted:
+        assert response.status_code == 503, response.text
+    else:
+        assert response.status_code < 500, response.text
+        assert submitted == (1 if response.status_code == 202 else 0)
+    assert response.json()["status"] in ("accepted", "ignored", "pong", "error")
+
+
+# Comments: whatever a person can type (GitHub keeps up to 65,536 characters) is answered 2xx.
+
+GITHUB_MAX_COMMENT = 65_536
+command_lines = st.builds(
+    lambda lead, prefix, gap, word, gap2, argument: lead + prefix + gap + word + gap2 + argument,
+    st.sampled_from(["", " ", "\t", "> ", "\u00a0"]),
+    st.sampled_from(["/agent", "/AGENT", "/Agent", "/agents", "/", "agent"]),
+    st.sampled_from(["", " ", "\t", "  ", "\u3000"]),
+    st.sampled_from(["review", "approve", "reject", "retry", "cancel", "status", "help", ""])
+    | st.text(max_size=30),
+    st.sampled_from(["", " ", "\t"]),
+    st.text(max_size=200),
+)
+long_runs = st.builds(
+    lambda piece, times: piece * times, st.text(min_size=1, max_size=8), st.integers(1, 70_000)
+)
+"""A pasted URL, a minified blob, a wall of emoji: one long word or line."""
+comment_lines = command_lines | st.text() | long_runs | command_lines.map(lambda c: c + "x" * 600)
+comment_bodies = st.builds(
+    lambda lines, newline: newline.join(lines)[:GITHUB_MAX_COMMENT],
+    st.lists(comment_lines, max_size=6),
+    st.sampled_from(["\n", "\r\n", "\r", "\u2028"]),
+)
+
+
+@PROPERTY
+@given(body=comment_bodies, form=st.booleans())
+def test_every_comment_github_can_deliver_is_answered_2xx(
+    http_up: TestClient, body: str, form: bool
+):
+    """Any text up to GitHub's 65,536 characters, in a pull request's conversation: a command
+    (202, its argument clipped to the schema's bound with a note) or no command (200); never a
+    4xx, which GitHub would show as a failed delivery."""
+    payload = copy.deepcopy(COMMENT_PAYLOAD)
+    payload["comment"]["body"] = body
+    text = json.dumps(payload, ensure_ascii=False)  # as GitHub sends it: UTF-8, not escaped
+    raw = urlencode({"payload": text}).encode() if form else text.encode()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded" if form else "application/json",
+        "X-GitHub-Event": "issue_comment",
+        "X-GitHub-Delivery": "comment",
+        "X-Hub-Signature-256": sign(raw),
+    }
+    before = len(SUBMIT.calls)
+    response = http_up.post("/webhooks/github", content=raw, headers=headers)
+    command = parse_command(body, APP_SETTINGS.command_prefix)
+    assert response.status_code == (200 if command is None else 202), response.text
+    if command is not None:
+        [(_, event)] = SUBMIT.calls[before:]
+        assert isinstance(event, CommandEvent)
+        assert (event.command, event.argument) == (command.command, command.argument)
 
 
 # ------------------------------------------------------------------------------------------------

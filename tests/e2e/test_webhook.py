@@ -437,6 +437,51 @@ async def test_invalid_json_is_a_400(client: httpx.AsyncClient, submit: Recordin
     assert submit.calls == []
 
 
+def _opened_with(field: str, raw_value: str) -> bytes:
+    """The opened fixture with ``field`` set to a raw JSON text (which json.dumps cannot make)."""
+    payload = json.loads(fixture_bytes("pull_request/opened.payload.json"))
+    payload[field] = "__RAW__"
+    return json.dumps(payload).replace('"__RAW__"', raw_value).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, "nested too deeply"),
+        (_opened_with("pull_request", "[" * 20_000 + "]" * 20_000), "nested too deeply"),
+        (_opened_with("number", "9" * 5_000), "digits"),
+        (_opened_with("number", "NaN"), "NaN is not a JSON value"),
+        (_opened_with("number", "-Infinity"), "-Infinity is not a JSON value"),
+        (_opened_with("number", "9" * 900), "number: Input should be less than"),
+        (b"\xef\xbb\xbf[]", "must be a JSON object"),
+        (b'"a string"', "must be a JSON object"),
+        (b'{"action": "\xc3\x28"}', "not UTF-8"),
+    ],
+)
+async def test_pathological_json_is_a_400_saying_why(
+    client: httpx.AsyncClient, submit: RecordingSubmit, body: bytes, message: str
+) -> None:
+    """Deep nesting used to escape as a RecursionError (500), NaN or a 5,000-digit number as a
+    ValueError, and a 900-digit pull request number as a workflow id Temporal refuses."""
+    response = await client.post(
+        WEBHOOK_PATH, content=body, headers=github_headers("pull_request", body)
+    )
+
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+    assert submit.calls == []
+
+
+async def test_a_ping_echoes_only_a_textual_zen(client: httpx.AsyncClient) -> None:
+    body = b'{"zen": NaN, "hook_id": 1}'.replace(b"NaN", b"[" * 500 + b"]" * 500)
+
+    response = await client.post(WEBHOOK_PATH, content=body, headers=github_headers("ping", body))
+
+    assert response.status_code == 200
+    assert response.json()["zen"] is None
+
+
 async def test_a_handled_payload_without_head_sha_is_a_400_naming_the_field(
     client: httpx.AsyncClient, submit: RecordingSubmit
 ) -> None:
@@ -625,3 +670,37 @@ async def test_one_log_line_per_delivery_without_body_or_secret(
     assert SECRET not in caplog.text
     assert title not in caplog.text
     assert sign(body) not in caplog.text
+
+
+async def test_a_command_with_a_600_character_word_is_accepted_and_clipped(
+    client: httpx.AsyncClient, submit: RecordingSubmit
+) -> None:
+    """A pasted URL after ``/agent`` used to fail the argument's bound: a 400, so GitHub marked
+    the delivery failed. Now the argument is clipped, with a note the reply quotes."""
+    payload = json.loads(
+        fixture_bytes("issue_comment/go-playground-webhooks__pull-request-issue-comment.json")
+    )
+    payload["comment"]["body"] = "/agent https://example.com/" + "a" * 600
+    body = json.dumps(payload).encode()
+
+    response = await client.post(
+        WEBHOOK_PATH, content=body, headers=github_headers("issue_comment", body)
+    )
+
+    assert response.status_code == 202, response.text
+    [(_, command)] = submit.calls
+    assert command.command == "unknown"
+    assert command.argument.startswith("https://example.com/aaa")
+    assert command.argument.endswith("… (cut)")
+
+
+async def test_a_lone_surrogate_echoed_from_a_payload_is_answered_as_escaped_json(
+    client: httpx.AsyncClient,
+) -> None:
+    """Valid JSON, but no UTF-8 can encode "\\ud800": the answer escapes it instead of failing."""
+    body = b'{"zen": "\\ud800 keep it logically awesome", "hook_id": 1}'
+
+    response = await client.post(WEBHOOK_PATH, content=body, headers=github_headers("ping", body))
+
+    assert response.status_code == 200
+    assert response.json()["zen"] == "\ud800 keep it logically awesome"

@@ -22,8 +22,8 @@ from prsaga.local.llm_fake import (
     ToolUseReply,
     serve_in_thread,
 )
-from prsaga.review.diff import parse_unified_diff
 from tests.conftest import ANTHROPIC_KEY
+from tests.git_diff import parse_unified_diff
 
 API_KEY = ANTHROPIC_KEY
 MODEL = "claude-sonnet-4-6"

@@ -15,8 +15,8 @@ from prsaga.review.diff import (
     LineKind,
     diff_file_from_github,
     parse_patch,
-    parse_unified_diff,
 )
+from tests.git_diff import parse_unified_diff
 from tests.paths import TESTS_DIR
 
 FIXTURES = TESTS_DIR / "fixtures" / "diffs"
@@ -181,7 +181,6 @@ def test_file_deleted_has_no_right_side_lines() -> None:
         assert diff_file.added_lines() == frozenset()
         assert diff_file.commentable_old_lines() == set(range(1, 43))
         assert diff_file.new_line_text(1) is None
-    assert deleted.new_mode is None and deleted.old_mode == "100644"
 
 
 def test_pure_rename() -> None:
@@ -210,7 +209,6 @@ def test_rename_with_edits() -> None:
 def test_mode_change_only() -> None:
     (setup,) = diff_of("08-mode-change-only")
     assert setup.status is FileStatus.CHANGED
-    assert (setup.old_mode, setup.new_mode) == ("100644", "100755")
     assert setup.hunks == [] and setup.patch_missing == "no_textual_change"
     assert not setup.is_binary
 
@@ -222,7 +220,6 @@ def test_mode_changes_mixed_with_an_edit() -> None:
         assert files[path].commentable_lines() == frozenset()
     edited = files["tests/test_requests.py"]
     assert edited.status is FileStatus.MODIFIED
-    assert (edited.old_mode, edited.new_mode) == ("100755", "100644")
     assert edited.added_lines() == frozenset()
     assert edited.commentable_lines() == {1, 2, 3}
     assert edited.commentable_old_lines() == {1, 2, 3, 4}
@@ -327,17 +324,17 @@ def test_crlf_lines() -> None:
     assert report.added_lines() == {7, 11, 15, 28, 29, 30, 31, 34, 36}
 
 
-def test_symlinks() -> None:
+def test_symlinks_are_one_line_files_of_their_target() -> None:
+    # As GitHub's files API shows them too: it carries no file mode.
     files = by_path(diff_of("17-symlinks-and-many-new-files"))
     for path, target in (
         ("tests/certs/mtls/client/ca", "../../expired/ca/"),
         ("tests/certs/valid/ca", "../expired/ca"),
     ):
         link = files[path]
-        assert link.is_symlink and link.new_mode == "120000"
+        assert link.status is FileStatus.ADDED
         assert link.added_lines() == {1} and link.new_line_text(1) == target
         assert link.hunks[0].new_no_newline_at_eof
-    assert not files["tests/certs/README.md"].is_symlink
 
 
 def test_quoted_and_spaced_paths() -> None:

@@ -15,7 +15,15 @@ from prsaga.review.lifecycle import (
     needs_approval,
     propose,
 )
-from prsaga.schema import DecisionRecord, Finding, ReviewPolicy, ReviewStep, Severity
+from prsaga.schema import (
+    MAX_COMMAND_ARGUMENT,
+    CommandEvent,
+    DecisionRecord,
+    Finding,
+    ReviewPolicy,
+    ReviewStep,
+    Severity,
+)
 from starter.github_events import Delivery, Ignored, Routed, route
 from tests.paths import TESTS_DIR
 
@@ -74,6 +82,23 @@ def test_commands_are_parsed_from_comments(body: str, command: str, argument: st
 )
 def test_comments_without_a_command_are_not_commands(body: str):
     assert parse_command(body) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "command"),
+    [
+        ("/agent " + "https://example.com/" + "a" * 600, "unknown"),  # a pasted URL
+        ("/agent reject " + "because " * 100, "reject"),
+        ("/agent " + "x" * 70_000, "unknown"),
+    ],
+)
+def test_a_long_argument_is_clipped_with_a_note_never_refused(body: str, command: str):
+    parsed = parse_command(body)
+    assert parsed is not None
+    assert parsed.command == command
+    assert len(parsed.argument) == MAX_COMMAND_ARGUMENT
+    assert parsed.argument.endswith("… (cut)")  # quoted by the reply, so the sender sees it
+    CommandEvent(delivery_id="d", command=parsed.command, argument=parsed.argument, sender="a")
 
 
 def test_a_custom_prefix_is_honoured():

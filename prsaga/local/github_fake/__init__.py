@@ -39,7 +39,9 @@ from starlette.applications import Starlette
 
 from prsaga.local.github_fake.app import SERVED_OPERATIONS, ServedOperation, build_app, parse_fault
 from prsaga.local.github_fake.apps import DEFAULT_APP_PERMISSIONS, DEFAULT_TOKEN_TTL_SECONDS
-from prsaga.local.github_fake.store import FileDiff, Store, git_blob_sha
+from prsaga.local.github_fake.gitdata import git_blob_sha
+from prsaga.local.github_fake.review_lines import FileDiff
+from prsaga.local.github_fake.store import Store
 from prsaga.local.serving import serve_app_in_thread
 
 __all__ = [

@@ -27,7 +27,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prsaga.local.github_fake.apps import JWT_UNDECODABLE, TOKEN_PRINCIPAL, AuthError, Principal
-from prsaga.local.github_fake.store import CANONICAL_API_URL, Fault, GitHubError, Store
+from prsaga.local.github_fake.objects import CANONICAL_API_URL, GitHubError
+from prsaga.local.github_fake.records import Fault
+from prsaga.local.github_fake.store import Store
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 DEFAULT_PER_PAGE = 30
