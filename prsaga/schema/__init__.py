@@ -26,6 +26,7 @@ from prsaga.schema.activities import (
     StatusState,
     WithdrawReviewInput,
 )
+from prsaga.schema.audit import AUDIT_SCHEMA_VERSION, AuditTrail
 from prsaga.schema.findings import (
     MAX_ALSO_ON_LINES,
     MAX_FINDINGS,
@@ -65,6 +66,7 @@ from prsaga.schema.workflow import (
 )
 
 __all__ = [
+    "AUDIT_SCHEMA_VERSION",
     "MAX_ALSO_ON_LINES",
     "MAX_FINDINGS",
     "MAX_REASON_CHARS",
@@ -77,6 +79,7 @@ __all__ = [
     "ApprovalChannel",
     "ApprovalDecision",
     "ApprovalTimeoutDefault",
+    "AuditTrail",
     "CommandEvent",
     "CommandName",
     "CommitStatusInput",

@@ -65,9 +65,7 @@ async def test_markers_copied_by_the_author_silence_neither_findings_nor_replies
             login=author,
         )
         spoofed = await review_of(h, second)
-        comments = [
-            c for c in h.github.state()["issue_comments"] if c["pull_number"] == ref.number
-        ]
+        comments = [c for c in h.github.state()["issue_comments"] if c["pull_number"] == ref.number]
 
     assert all("<!-- prsaga:finding " in c["body"] for c in copies)
     assert len(spoofed["comments"]) == len(first["comments"])
