@@ -78,15 +78,19 @@ class OwnIdentity:
         self._login: str | None = None
 
     def login(self, gh: Github, repo_full_name: str) -> str:
-        """prsaga's login (compare with :func:`authored_by`). Raises ``GithubException`` like
-        any call (see ``github_errors``)."""
+        """prsaga's login (compare with :func:`authored_by`); GitHub's failures are classified
+        like any call's (a token GitHub will not name, such as an installation token passed as
+        a plain token, is a non-retryable 403: use a personal access token or the App)."""
         if self._login is None:
-            if uses_app(self._settings):
-                owner, repo = repo_full_name.split("/")
-                installation = github_integration(self._settings).get_repo_installation(owner, repo)
-                self._login = f"{installation.app_slug}[bot]"
-            else:
-                self._login = gh.get_user().login
+            with github_errors("asking GitHub which account prsaga posts as"):
+                if uses_app(self._settings):
+                    owner, repo = repo_full_name.split("/")
+                    installation = github_integration(self._settings).get_repo_installation(
+                        owner, repo
+                    )
+                    self._login = f"{installation.app_slug}[bot]"
+                else:
+                    self._login = gh.get_user().login
         return self._login
 
 

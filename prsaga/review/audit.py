@@ -299,14 +299,7 @@ def _human_decisions(
         (
             place,
             HumanDecisionEntry(
-                at=record.at,
-                run_id=runs[max(0, bisect_right(starts, record.at) - 1)],
-                head_sha=record.head_sha,
-                proposal=record.proposal,
-                approved=record.approved,
-                decided_by=record.decided_by,
-                channel=record.channel,
-                reason=record.reason,
+                run_id=runs[max(0, bisect_right(starts, record.at) - 1)], **record.model_dump()
             ),
         )
         for record, place in unique.values()
