@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from prsaga.review.audit import History, previous_run_id
+from prsaga.review.audit import History, previous_run_id, run_id
 from prsaga.runtime.config import Settings
 from prsaga.runtime.temporal import connect
 from prsaga.schema import (
@@ -120,16 +120,30 @@ async def read_state(client: Client, pr: PullRequestRef) -> tuple[PullRequestSta
 
 async def run_histories(client: Client, pr: PullRequestRef) -> list[History]:
     """Every run of the pull request's workflow, oldest first, in Temporal's JSON form: the
-    latest run, and the runs it continued as new from, one before the other."""
-    histories: list[History] = []
-    run_id: str | None = None
+    latest run and the runs it continued as new from (followed back through their histories),
+    and the earlier executions under the same id that visibility lists (a pull request closed,
+    then reopened, starts a new execution)."""
+    chain: list[History] = []
+    previous: str | None = None
     while True:
-        handle = client.get_workflow_handle(pr.workflow_id, run_id=run_id)
-        history = (await handle.fetch_history()).to_json_dict()
-        histories.append(history)
-        run_id = previous_run_id(history)
-        if run_id is None:
-            return histories[::-1]
+        history = await _history(client, pr, previous)
+        chain.append(history)
+        previous = previous_run_id(history)
+        if previous is None:
+            break
+    known = {run_id(history) for history in chain}
+    earlier = [
+        execution
+        async for execution in client.list_workflows(f"WorkflowId = '{pr.workflow_id}'")
+        if execution.run_id not in known
+    ]
+    earlier.sort(key=lambda execution: execution.start_time)
+    return [*[await _history(client, pr, e.run_id) for e in earlier], *chain[::-1]]
+
+
+async def _history(client: Client, pr: PullRequestRef, run: str | None) -> History:
+    handle = client.get_workflow_handle(pr.workflow_id, run_id=run)
+    return (await handle.fetch_history()).to_json_dict()
 
 
 class TemporalSubmitter:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import subprocess
 import sys
 
-from prsaga.schema import AuditTrail, ReviewStep
+from prsaga.schema import AuditTrail, PullRequestState, ReviewStep
 from prsaga.schema.audit import AgentEntry, DeliveryEntry, HumanDecisionEntry, ReviewEntry
 from tests.conftest import Harness
 from tests.paths import REPO_ROOT
@@ -74,3 +75,32 @@ async def test_status_and_audit_show_the_review_and_the_human_decision(gated: Ha
     order = trail.entries.index
     assert order(opened) < order(offline) < order(approve) < order(decision) < order(review)
     assert f"{MAINTAINER} approved REQUEST_CHANGES on {head[:12]} via comment" in text
+
+
+async def test_the_audit_covers_the_executions_before_a_close_and_reopen(gated: Harness):
+    harness = gated
+    ref = str(harness.pr.ref)
+    await harness.deliver(harness.pr.webhook_payload)
+    await settle(harness)
+    closed = copy.deepcopy(harness.pr.webhook_payload)
+    closed["action"] = "closed"
+    await harness.deliver(closed)
+    first = harness.client.get_workflow_handle(
+        harness.pr.ref.workflow_id, result_type=PullRequestState
+    )
+    assert (await first.result()).closed  # the workflow of the first life has ended
+    first_run = (await first.describe()).run_id
+    reopened = copy.deepcopy(harness.pr.webhook_payload)
+    reopened["action"] = "reopened"
+    await harness.deliver(reopened)
+    assert (await settle(harness)).step == ReviewStep.AWAITING_APPROVAL
+
+    trail = AuditTrail.model_validate_json(await prsaga(harness, "audit", ref, "--json"))
+
+    assert len(trail.runs) == 2 and trail.runs[0] == first_run
+    deliveries = [(e.run_id, e.action) for e in trail.entries if isinstance(e, DeliveryEntry)]
+    assert deliveries == [
+        (trail.runs[0], "opened"),
+        (trail.runs[0], "closed"),
+        (trail.runs[1], "reopened"),
+    ]
