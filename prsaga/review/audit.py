@@ -71,6 +71,12 @@ _ACTIVITY_ENDS = {
 }
 
 
+_Decided = tuple[DecisionRecord, datetime]
+"""A decision, and where it goes in the trail: after what it answers. A ``decide`` update's
+record is timed when its workflow task started, just before the history shows the update
+accepted; it is placed at its completion."""
+
+
 def run_id(history: History) -> str:
     """The run a history belongs to (its start event names it; a reset keeps the name)."""
     started = _attributes(history["events"][0])
@@ -101,12 +107,6 @@ def audit_trail(
     ordered.sort(key=lambda keyed: keyed[0])
     entries = [entry for _, entry in ordered]
     return AuditTrail(pr=pr, workflow_id=pr.workflow_id, runs=runs, entries=entries)
-
-
-_Decided = tuple[DecisionRecord, datetime]
-"""A decision, and where it goes in the trail: after what it answers. A ``decide`` update's
-record is timed when its workflow task started, just before the history shows the update
-accepted; it is placed at its completion."""
 
 
 def _entries(run: str, events: Sequence[Mapping[str, Any]]) -> Iterator[AuditEntry | _Decided]:
