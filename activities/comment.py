@@ -24,7 +24,7 @@ from github.Repository import Repository
 from temporalio import activity
 
 from prsaga.adapters.github_auth import uses_app
-from prsaga.adapters.github_client import github_errors, make_github
+from prsaga.adapters.github_client import OwnIdentity, authored_by, github_errors, make_github
 from prsaga.review.findings import (
     MAX_FINDINGS,
     finding_marker,
@@ -40,7 +40,6 @@ from prsaga.schema import (
     Finding,
     PublishedReview,
     PublishReviewInput,
-    PullRequestRef,
     Severity,
     StatusState,
     WithdrawReviewInput,
@@ -76,20 +75,31 @@ Annotation = dict[str, str | int]
 CheckRunOutput = dict[str, str | list[Annotation]]
 
 
-def find_review(pull: PullRequest, review_key: str) -> PullRequestReview | None:
-    """The review prsaga posted under ``review_key``, if any."""
+def find_review(pull: PullRequest, review_key: str, own_login: str) -> PullRequestReview | None:
+    """The review prsaga (``own_login``) posted under ``review_key``, if any: a copy of the
+    marker in someone else's review is not prsaga's review."""
     marker = review_marker(review_key)
-    return next((r for r in pull.get_reviews() if marker in (r.body or "")), None)
+    return next(
+        (
+            r
+            for r in pull.get_reviews()
+            if marker in (r.body or "") and authored_by(r.user, own_login)
+        ),
+        None,
+    )
 
 
-def _not_yet_commented(pull: PullRequest, findings: list[Finding]) -> tuple[list[Finding], int]:
+def _not_yet_commented(
+    pull: PullRequest, findings: list[Finding], own_login: str
+) -> tuple[list[Finding], int]:
     """The findings no earlier prsaga comment already makes on a line still in the diff (GitHub
     keeps a comment whose line changed as outdated, with no line: such findings are new again),
-    and how many were left out."""
+    and how many were left out. Only prsaga's own comments count: a marker copied into someone
+    else's comment must not silence a finding."""
     current = {
         marker
         for comment in pull.get_review_comments()
-        if comment.line is not None
+        if comment.line is not None and authored_by(comment.user, own_login)
         for marker in FINDING_MARKER.findall(comment.body or "")
     }
     fresh = [f for f in findings if f.line is None or finding_marker(f) not in current]
@@ -102,6 +112,7 @@ class CommentAgent:
     def __init__(self, settings: Settings, diffs: ParsedDiffs | None = None) -> None:
         self._settings = settings
         self._diffs = diffs or ParsedDiffs(settings)
+        self._identity = OwnIdentity(settings)
 
     def _pull(self, pr: PullRequestRef, installation_id: int | None) -> PullRequest:
         gh = make_github(self._settings, installation_id=installation_id)
@@ -182,7 +193,8 @@ class CommentAgent:
             gh = make_github(self._settings, installation_id=input.installation_id)
             repo = gh.get_repo(pr.full_name)
             pull = repo.get_pull(pr.number)
-            existing = find_review(pull, input.review_key)
+            own_login = self._identity.login(gh, pr.full_name)
+            existing = find_review(pull, input.review_key, own_login)
             if existing is not None:
                 comments = pull.get_single_review_comments(existing.id).totalCount
                 activity.logger.info(
@@ -196,7 +208,7 @@ class CommentAgent:
                     reused=True,
                 )
             files = parsed.files_by_path()
-            findings, repeated = _not_yet_commented(pull, input.findings)
+            findings, repeated = _not_yet_commented(pull, input.findings, own_login)
             notes = list(input.notes)
             if repeated:
                 notes.append(
@@ -245,9 +257,11 @@ class CommentAgent:
     def withdraw_review(self, input: WithdrawReviewInput) -> None:
         """Compensation: a review posted by a saga that failed afterwards is marked withdrawn and
         its inline comments deleted (GitHub cannot delete a submitted review). Idempotent."""
-        with github_errors(f"withdrawing the review on {input.pr}"):
-            pull = self._pull(input.pr, input.installation_id)
-            review = find_review(pull, input.review_key)
+        pr = input.pr
+        with github_errors(f"withdrawing the review on {pr}"):
+            gh = make_github(self._settings, installation_id=input.installation_id)
+            pull = gh.get_repo(pr.full_name).get_pull(pr.number)
+            review = find_review(pull, input.review_key, self._identity.login(gh, pr.full_name))
             if review is None or WITHDRAWN_MARKER in (review.body or ""):
                 return
             for comment in pull.get_single_review_comments(review.id):

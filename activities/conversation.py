@@ -7,7 +7,7 @@ import time
 
 from temporalio import activity
 
-from prsaga.adapters.github_client import github_errors, make_github
+from prsaga.adapters.github_client import OwnIdentity, authored_by, github_errors, make_github
 from prsaga.review.findings import truncate_body
 from prsaga.runtime.config import Settings
 from prsaga.schema import PermissionInput, ReplyInput
@@ -22,6 +22,7 @@ class ConversationAgent:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._identity = OwnIdentity(settings)
         # Permissions are asked for every privileged command; a short cache spares GitHub's rate
         # limit when a maintainer types several commands, and expires before it matters.
         self._permissions: dict[tuple[str, str], tuple[float, str]] = {}
@@ -29,7 +30,8 @@ class ConversationAgent:
 
     @activity.defn(name="reply")
     def reply(self, input: ReplyInput) -> int:
-        """Post ``input.body`` as a comment, once: a retry finds its marker and posts nothing."""
+        """Post ``input.body`` as a comment, once: a retry finds its marker (on a comment of
+        prsaga's own, never on a copy someone else posted) and posts nothing."""
         marker = reply_marker(input.key)
         gh = make_github(
             self._settings,
@@ -38,8 +40,9 @@ class ConversationAgent:
         )
         with github_errors(f"replying on {input.pr}"):
             issue = gh.get_repo(input.pr.full_name).get_issue(input.pr.number)
+            own_login = self._identity.login(gh, input.pr.full_name)
             for comment in issue.get_comments():
-                if marker in (comment.body or ""):
+                if marker in (comment.body or "") and authored_by(comment.user, own_login):
                     return comment.id
             body = truncate_body(input.body, reserve=len(marker) + 2)
             return issue.create_comment(f"{body}\n\n{marker}").id

@@ -9,11 +9,14 @@ from temporalio.exceptions import ApplicationError
 from prsaga.adapters.diffstore import DiffStore, SharedCache
 from prsaga.adapters.github_client import github_errors, make_github
 from prsaga.review.diff import DiffParseError, ParsedPullRequest, diff_file_from_github
+from prsaga.review.redact import redact
 from prsaga.runtime.config import Settings
 from prsaga.schema import DiffRef, ParsedSummary, ParseInput, PullRequestRef
 
 MAX_BODY_CHARS = 4000
 """The pull request's description kept for the reviewers' context (bounded, and untrusted)."""
+MAX_LABEL_CHARS = 100
+"""GitHub caps a label's name at 50 characters; a masked one is never longer than this."""
 
 
 def fetch_pull_request(gh: Github, pr: PullRequestRef) -> ParsedPullRequest:
@@ -23,6 +26,11 @@ def fetch_pull_request(gh: Github, pr: PullRequestRef) -> ParsedPullRequest:
     whatever head the triggering event named: the newest head wins. The head is read again after
     listing the files; a push landing in between would mix two heads in one diff, so that attempt
     fails (retryable) and the retry fetches a consistent pull request.
+
+    The author's text (title, description, label names) is masked here, before anything keeps
+    it: a token pasted in a title would otherwise stay in the workflow history, its memo and
+    query answers forever, and reach prompts and logs. The branch name and commit messages are
+    not fetched at all.
     """
     doing = f"fetching {pr}"
     with github_errors(doing):
@@ -45,10 +53,11 @@ def fetch_pull_request(gh: Github, pr: PullRequestRef) -> ParsedPullRequest:
         ) from err
     return ParsedPullRequest(
         ref=DiffRef(pr=pr, head_sha=current),
-        labels=[label.name for label in pull.labels],
+        labels=[redact(label.name)[:MAX_LABEL_CHARS] for label in pull.labels],
         base_sha=pull.base.sha,
-        title=pull.title,
-        body=(pull.body or "")[:MAX_BODY_CHARS],
+        title=redact(pull.title),
+        # Masked before it is cut, so that a cut cannot leave part of a token unrecognised.
+        body=redact(pull.body or "")[:MAX_BODY_CHARS],
         html_url=pull.html_url,
         author=pull.user.login,
         state=pull.state,

@@ -312,6 +312,8 @@ async def claude_specialists(stack: Stack) -> tuple[str, str | None]:
     pr = stack.new_pr()
     await pr.deliver("opened")
     await pr.settle()
+    ref = pr.ref
+    stack.github.set_labels(ref.owner, ref.repo, ref.number, ["security"])
     pr.payload["label"] = {"name": "security"}
     await pr.deliver("labeled")
     await pr.settle()

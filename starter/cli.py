@@ -1,4 +1,5 @@
-"""The ``prsaga`` command: demo, dev, review, approve, reject, setup, local, worker, webhook."""
+"""The ``prsaga`` command: demo, dev, review, approve, reject, status, audit, setup, local,
+worker, webhook."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from pathlib import Path
 
 from pydantic import SecretStr
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from prsaga.local.embedded import Endpoints, Stack, StackError, start_stack
+from prsaga.review.audit import History, audit_trail, render_audit
 from prsaga.runtime.config import Settings, get_settings
 from prsaga.runtime.temporal import connect, register_search_attributes
 from prsaga.schema import (
@@ -25,7 +28,7 @@ from prsaga.schema import (
     PullRequestRef,
     PullRequestState,
 )
-from starter.temporal import decide, signal_pull_request, wait_for_review
+from starter.temporal import decide, read_state, run_histories, signal_pull_request, wait_for_review
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -131,6 +134,80 @@ async def _decide_now(
     return await decide(await connect(settings), pr, decision)
 
 
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    pr = PullRequestRef.parse(args.pull_request)
+    try:
+        state, live = asyncio.run(_read_state_now(settings, pr))
+    except (RPCError, LookupError) as err:
+        print(f"prsaga: {pr}: {_unreadable(err)}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(state.model_dump_json(indent=2))
+    else:
+        print(_status_text(state, live, settings.workflow_ui_url(pr.workflow_id)))
+    return 0
+
+
+async def _read_state_now(settings: Settings, pr: PullRequestRef) -> tuple[PullRequestState, bool]:
+    return await read_state(await connect(settings), pr)
+
+
+def _status_text(state: PullRequestState, live: bool, workflow_url: str) -> str:
+    approval = state.approval
+    pending = (
+        f"{approval.proposal} on {approval.head_sha[:12]} ({approval.findings} findings), "
+        f"until {approval.deadline:%Y-%m-%d %H:%M} UTC"
+        if approval is not None
+        else "none"
+    )
+    review = state.last_review
+    rows = {
+        "step": f"{state.step.value}{'' if live else ' (the workflow has ended)'}",
+        "head": f"{state.head_sha[:12]} {state.title or ''}".rstrip() if state.head_sha else "-",
+        "pending approval": pending,
+        "last review": f"{review.html_url} ({state.findings_count} findings)" if review else "-",
+        "last error": state.last_error or "-",
+        "Temporal UI": workflow_url,
+    }
+    lines = [f"  {name + ':':<18}{value}" for name, value in rows.items()]
+    return "\n".join([str(state.pr), *lines])
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    pr = PullRequestRef.parse(args.pull_request)
+    try:
+        histories, live = asyncio.run(_read_audit_now(settings, pr))
+    except RPCError as err:
+        print(f"prsaga: {pr}: {_unreadable(err)}", file=sys.stderr)
+        return 1
+    trail = audit_trail(pr, histories, live)
+    print(trail.model_dump_json(indent=2) if args.json else render_audit(trail))
+    return 0
+
+
+async def _read_audit_now(
+    settings: Settings, pr: PullRequestRef
+) -> tuple[list[History], PullRequestState | None]:
+    """The runs' histories, and the open run's state (the decisions made since the history last
+    held a copy of it), if the workflow runs and a worker answers."""
+    client = await connect(settings)
+    histories = await run_histories(client, pr)
+    try:
+        state, live = await read_state(client, pr)
+    except (RPCError, LookupError) as err:
+        print(f"prsaga: {pr}: the live state is not included: {_unreadable(err)}", file=sys.stderr)
+        return histories, None
+    return histories, state if live else None
+
+
+def _unreadable(err: RPCError | LookupError) -> str:
+    if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
+        return "no workflow yet (prsaga has received nothing about this pull request)"
+    if isinstance(err, RPCError) and err.status == RPCStatusCode.DEADLINE_EXCEEDED:
+        return "no worker answered the query (is a worker running?)"
+    return str(err)
+
+
 async def _register_now(settings: Settings) -> list[str]:
     return await register_search_attributes(await connect(settings))
 
@@ -215,6 +292,21 @@ def build_parser() -> argparse.ArgumentParser:
             "--head", metavar="SHA", help="only if the proposal is for this head commit"
         )
         decide_parser.set_defaults(run=_decide)
+    status = commands.add_parser(
+        "status", help="the live state of OWNER/REPO#N's review (step, head, approval, errors)"
+    )
+    status.add_argument("pull_request", metavar="OWNER/REPO#N")
+    status.add_argument("--json", action="store_true", help="the whole state, as JSON")
+    status.set_defaults(run=_status)
+    audit = commands.add_parser(
+        "audit",
+        help="every delivery, agent decision and human decision on OWNER/REPO#N, in order",
+    )
+    audit.add_argument("pull_request", metavar="OWNER/REPO#N")
+    audit.add_argument(
+        "--json", action="store_true", help="the audit trail as JSON (schema: prsaga.schema.audit)"
+    )
+    audit.set_defaults(run=_audit)
     commands.add_parser(
         "setup", help="register prsaga's search attributes on the Temporal server"
     ).set_defaults(run=_setup)

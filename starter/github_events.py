@@ -235,10 +235,6 @@ class Installation(_Payload):
     id: GitHubId
 
 
-class Label(_Payload):
-    name: str
-
-
 class PullRequestWebhook(_Payload):
     """A ``pull_request`` delivery, reduced to what prsaga needs."""
 
@@ -249,8 +245,6 @@ class PullRequestWebhook(_Payload):
     sender: Sender
     installation: Installation | None = None
     """Present when the webhook belongs to a GitHub App."""
-    label: Label | None = None
-    """The label added, in ``labeled`` deliveries."""
 
 
 class IssuePullRequestLink(_Payload):
@@ -379,7 +373,8 @@ router = Router()
 
 ReviewAction = Literal["opened", "reopened", "synchronize", "ready_for_review", "closed", "labeled"]
 """The ``pull_request`` actions that start, restart, update or end a review (a label can route
-extra specialists)."""
+extra specialists). The label's name is not carried: the review reads the pull request's labels
+from GitHub, masked like the rest of the author's text, so a name stays out of the history."""
 
 
 @router.register("pull_request", *get_args(ReviewAction))
@@ -399,7 +394,6 @@ def pull_request_changed(delivery: Delivery, options: RouteOptions) -> Routed:
             head_sha=webhook.pull_request.head.sha,
             sender=webhook.sender.login,
             source="webhook",
-            label=webhook.label.name if webhook.label else None,
             installation_id=webhook.installation.id if webhook.installation else None,
         )
     except ValidationError as exc:

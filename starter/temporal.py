@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from prsaga.review.audit import History, previous_run_id, run_id
 from prsaga.runtime.config import Settings
 from prsaga.runtime.temporal import connect
 from prsaga.schema import (
@@ -31,6 +33,7 @@ from prsaga.schema.workflow import (
     COMMAND_SIGNAL,
     DECIDE_UPDATE,
     EVENT_SIGNAL,
+    STATE_QUERY,
     WAIT_FOR_REVIEW_UPDATE,
     WORKFLOW_TYPE,
 )
@@ -88,6 +91,59 @@ async def decide(client: Client, pr: PullRequestRef, decision: ApprovalDecision)
     workflow's validator refuses it, with the reason, when no proposal matches."""
     handle = client.get_workflow_handle(pr.workflow_id)
     return await handle.execute_update(DECIDE_UPDATE, decision, result_type=DecisionRecord)
+
+
+QUERY_TIMEOUT = timedelta(seconds=10)
+"""How long a query waits for a worker to answer it."""
+
+
+async def read_state(client: Client, pr: PullRequestRef) -> tuple[PullRequestState, bool]:
+    """The pull request's state, and whether it is live: the ``get_state`` query's answer while
+    its workflow runs (a worker answers it), else the state it ended with.
+
+    Raises:
+        RPCError: No such workflow (``NOT_FOUND``), or no worker answered the query in time.
+        LookupError: The workflow ended without a state (failed, cancelled or terminated).
+    """
+    handle = client.get_workflow_handle(pr.workflow_id, result_type=PullRequestState)
+    status = (await handle.describe()).status
+    if status == WorkflowExecutionStatus.RUNNING:
+        state = await handle.query(
+            STATE_QUERY, result_type=PullRequestState, rpc_timeout=QUERY_TIMEOUT
+        )
+        return state, True
+    if status == WorkflowExecutionStatus.COMPLETED:
+        return await handle.result(), False
+    name = status.name.lower() if status is not None else "unknown"
+    raise LookupError(f"the workflow {pr.workflow_id} ended {name}, without a state")
+
+
+async def run_histories(client: Client, pr: PullRequestRef) -> list[History]:
+    """Every run of the pull request's workflow, oldest first, in Temporal's JSON form: the
+    latest run and the runs it continued as new from (followed back through their histories),
+    and the earlier executions under the same id that visibility lists (a pull request closed,
+    then reopened, starts a new execution)."""
+    chain: list[History] = []
+    previous: str | None = None
+    while True:
+        history = await _history(client, pr, previous)
+        chain.append(history)
+        previous = previous_run_id(history)
+        if previous is None:
+            break
+    known = {run_id(history) for history in chain}
+    earlier = [
+        execution
+        async for execution in client.list_workflows(f"WorkflowId = '{pr.workflow_id}'")
+        if execution.run_id not in known
+    ]
+    earlier.sort(key=lambda execution: execution.start_time)
+    return [*[await _history(client, pr, e.run_id) for e in earlier], *chain[::-1]]
+
+
+async def _history(client: Client, pr: PullRequestRef, run: str | None) -> History:
+    handle = client.get_workflow_handle(pr.workflow_id, run_id=run)
+    return (await handle.fetch_history()).to_json_dict()
 
 
 class TemporalSubmitter:

@@ -132,8 +132,6 @@ class PullRequestWorkflow:
             state.closed = True
             self._interrupt(ReviewStep.CLOSED)
             return
-        if event.label and event.label not in state.labels:
-            state.labels = [*state.labels, event.label]
         manual = event.action in ("review", "labeled")
         if not manual and event.head_sha in state.reviewed_shas:
             workflow.logger.info("head %s already reviewed; ignored", event.head_sha)

@@ -80,7 +80,7 @@ MAX_RETRY_WAIT = timedelta(minutes=10)
 """Longest pause honoured from ``retry-after``; beyond it the retry policy's backoff applies."""
 MAX_TITLE_CHARS = 300
 MAX_BODY_CHARS = 4000
-"""Pull request description kept for the prompt (and the workflow history)."""
+"""Pull request description kept for the prompt."""
 
 Category = Literal["security", "correctness", "performance", "style", "tests", "docs"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
@@ -222,19 +222,21 @@ def make_client(settings: Settings) -> anthropic.Anthropic:
     )
 
 
-def _bounded(limit: int) -> AfterValidator:
-    return AfterValidator(lambda text: _truncate(text, limit))
+def _masked_and_bounded(limit: int) -> AfterValidator:
+    # Masked before it is cut, so that a cut cannot leave part of a token unrecognised.
+    return AfterValidator(lambda text: _truncate(redact(text), limit))
 
 
 class PullRequestContext(BaseModel):
-    """What every chunk's prompt says about the pull request (bounded: it is in the history)."""
+    """What every chunk's prompt says about the pull request: the author's text masked and
+    bounded."""
 
     model_config = ConfigDict(frozen=True)
 
     repository: str
     number: int
-    title: Annotated[str, _bounded(MAX_TITLE_CHARS)]
-    body: Annotated[str, _bounded(MAX_BODY_CHARS)] = ""
+    title: Annotated[str, _masked_and_bounded(MAX_TITLE_CHARS)]
+    body: Annotated[str, _masked_and_bounded(MAX_BODY_CHARS)] = ""
     author: str
     base_ref: str
     head_sha: str
@@ -410,8 +412,8 @@ def render_context(context: PullRequestContext) -> str:
         "author": json.dumps(context.author),
         "base_ref": json.dumps(context.base_ref),
         "head_sha": json.dumps(context.head_sha),
-        "title": json.dumps(redact(context.title)),
-        "body": redact(context.body) or "(empty)",
+        "title": json.dumps(context.title),
+        "body": context.body or "(empty)",
     }
     nonce = _nonce("\n".join(fields.values()))
     return _CONTEXT_BLOCK.format(nonce=nonce, **fields)

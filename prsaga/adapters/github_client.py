@@ -14,9 +14,11 @@ from datetime import timedelta
 
 import requests
 from github import Github, GithubException
+from github.NamedUser import NamedUser
+from github.Organization import Organization
 from temporalio.exceptions import ApplicationError
 
-from prsaga.adapters.github_auth import github_auth
+from prsaga.adapters.github_auth import github_auth, github_integration, uses_app
 from prsaga.runtime.config import Settings
 
 USER_AGENT = "prsaga/0.1 (+https://github.com/prsaga/prsaga)"
@@ -50,6 +52,43 @@ def make_github(
         seconds_between_writes=interval,
         lazy=True,
     )
+
+
+class OwnIdentity:
+    """Who prsaga is on GitHub: the author of everything it posts, the token's user
+    (``GET /user``) or the App's bot (``<slug>[bot]``).
+
+    The hidden markers that make posting idempotent, and that tell which findings are already
+    commented, are trusted only on comments by this identity: anyone can paste a copy of a
+    marker into a comment of their own. Asked once per agent object (it cannot change while
+    the process runs with the same credentials); concurrent first calls may both ask.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._login: str | None = None
+
+    def login(self, gh: Github, repo_full_name: str) -> str:
+        """prsaga's login (compare with :func:`authored_by`); GitHub's failures are classified
+        like any call's (a token GitHub will not name, such as an installation token passed as
+        a plain token, is a non-retryable 403: use a personal access token or the App)."""
+        if self._login is None:
+            with github_errors("asking GitHub which account prsaga posts as"):
+                if uses_app(self._settings):
+                    owner, repo = repo_full_name.split("/")
+                    installation = github_integration(self._settings).get_repo_installation(
+                        owner, repo
+                    )
+                    self._login = f"{installation.app_slug}[bot]"
+                else:
+                    self._login = gh.get_user().login
+        return self._login
+
+
+def authored_by(author: NamedUser | Organization | None, login: str) -> bool:
+    """Whether ``author`` (a comment's or a review's ``user``) is ``login``; GitHub's logins
+    are case-insensitive."""
+    return author is not None and author.login.lower() == login.lower()
 
 
 def classify_github_error(

@@ -26,6 +26,7 @@ from prsaga.schema.activities import (
     StatusState,
     WithdrawReviewInput,
 )
+from prsaga.schema.audit import AUDIT_SCHEMA_VERSION, AuditTrail
 from prsaga.schema.findings import (
     MAX_ALSO_ON_LINES,
     MAX_FINDINGS,
@@ -66,6 +67,7 @@ from prsaga.schema.workflow import (
 )
 
 __all__ = [
+    "AUDIT_SCHEMA_VERSION",
     "MAX_ALSO_ON_LINES",
     "MAX_COMMAND_ARGUMENT",
     "MAX_FINDINGS",
@@ -79,6 +81,7 @@ __all__ = [
     "ApprovalChannel",
     "ApprovalDecision",
     "ApprovalTimeoutDefault",
+    "AuditTrail",
     "CommandEvent",
     "CommandName",
     "CommitStatusInput",

@@ -30,8 +30,6 @@ class PullRequestEvent(BaseModel):
     """The head commit the event is about; ``None`` means "whatever the head is now"."""
     sender: str = Field(min_length=1, max_length=100)
     source: Source = "webhook"
-    label: str | None = Field(default=None, max_length=100)
-    """The label added (``labeled`` events): labels can route extra specialists."""
     full: bool = False
     """Review every file, not only those changed since the last reviewed head."""
     installation_id: int | None = None

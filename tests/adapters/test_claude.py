@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 
 from prsaga.adapters.claude import (
+    MAX_BODY_CHARS,
     REPORT_TOOL,
     SPECIALISTS,
     ClaudeOptions,
@@ -28,6 +29,7 @@ from prsaga.adapters.claude import (
     estimate_cost_usd,
     make_client,
     render_chunk,
+    render_context,
     review_chunk,
 )
 from prsaga.local.llm_fake import (
@@ -479,6 +481,15 @@ def test_no_secret_in_the_pull_request_reaches_the_request(
         assert value not in sent, name
     assert sent.count(MASK) >= len(secrets)
     assert "AWS_ACCESS_KEY_ID = " in sent  # the code around a secret is still reviewed
+
+
+def test_a_token_cut_by_the_description_limit_is_still_masked() -> None:
+    token = "ghp_" + "Vq7" * 12
+    # The token straddles the limit: cut first, its head would no longer look like a token.
+    body = "x" * (MAX_BODY_CHARS - 20) + " " + token
+    rendered = render_context(context(body=body, title=f"Rotate {token}"))
+    assert token[:12] not in rendered  # only the 6-character prefix a mask keeps
+    assert rendered.count(MASK) == 2
 
 
 def test_secrets_in_the_answer_are_masked_and_unusable_fragments_dropped(

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 
 from prsaga.adapters.github_auth import clear_auth_cache, github_auth, uses_app
-from prsaga.adapters.github_client import make_github
+from prsaga.adapters.github_client import OwnIdentity, make_github
 from prsaga.local.github_fake import FakeGitHub, serve_in_thread
 from prsaga.runtime.config import Settings
 from tests.local.test_github_fake import APP_FILE, HEAD, NUMBER, REPO, pull_seed, rsa_keys
@@ -278,3 +278,40 @@ def test_a_plain_token_cannot_write_check_runs_but_can_write_statuses() -> None:
         403,
         "You must authenticate via a GitHub App.",
     )
+
+
+def test_prsagas_identity_is_the_tokens_user_asked_once() -> None:
+    fake = app_fake(bot_login="review-robot")
+    with serve_in_thread(fake) as url:
+        identity = OwnIdentity(settings(url, github_token=SecretStr(PLAIN_TOKEN)))
+        gh = make_github(settings(url, github_token=SecretStr(PLAIN_TOKEN)))
+        assert identity.login(gh, REPO) == identity.login(gh, REPO) == "review-robot"
+    assert requests_to(fake, "/user") == [200]
+
+
+def test_an_apps_identity_is_its_bot_named_after_its_slug() -> None:
+    fake = FakeGitHub(PLAIN_TOKEN)
+    fake.seed_pull_request(pull_seed(), [APP_FILE], {"src/app.py": "import os\n"})
+    fake.register_app(APP_ID, rsa_keys().public_pem, {INSTALLATION: [REPO]}, slug="review-robot")
+    with serve_in_thread(fake) as url:
+        config = app_settings(url)
+        identity = OwnIdentity(config)
+        assert identity.login(make_github(config, INSTALLATION), REPO) == "review-robot[bot]"
+    assert requests_to(fake, "/user") == []
+
+
+def test_a_token_github_will_not_name_fails_for_good_saying_why() -> None:
+    fake = app_fake()
+    with serve_in_thread(fake) as url:
+        installation_token = (
+            github.GithubIntegration(
+                auth=github.Auth.AppAuth(APP_ID, rsa_keys().private_pem), base_url=url
+            )
+            .get_access_token(INSTALLATION)
+            .token
+        )
+        config = settings(url, github_token=SecretStr(installation_token))
+        with pytest.raises(ApplicationError) as refused:
+            OwnIdentity(config).login(make_github(config), REPO)
+    assert refused.value.non_retryable and refused.value.type == "GitHubForbidden"
+    assert "which account prsaga posts as" in str(refused.value)

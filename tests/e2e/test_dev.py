@@ -181,6 +181,13 @@ def test_open_push_twice_and_approve_as_a_maintainer_on_the_dev_stack(tmp_path: 
         assert state["reviewed_shas"] == [state["head_sha"]]
         assert state["head_sha"].startswith(head)
         assert state["decisions"][-1]["decided_by"] == "maintainer-1"
+        status = run_prsaga(env, "status", "psf/requests#2400")
+        assert "completed" in status and state["last_review"]["html_url"] in status
+        trail = json.loads(run_prsaga(env, "audit", "psf/requests#2400", "--json"))
+        kinds = [entry["kind"] for entry in trail["entries"]]
+        assert {"delivery", "plan", "agent", "human", "review"} <= set(kinds)
+        [human] = [entry for entry in trail["entries"] if entry["kind"] == "human"]
+        assert (human["decided_by"], human["channel"]) == ("maintainer-1", "comment")
 
         # Every step of the story is in the workflow's history.
         shown = subprocess.run(

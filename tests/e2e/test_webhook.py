@@ -135,7 +135,6 @@ def expected_routing(name: str, delivery_id: str = DELIVERY_ID) -> tuple[PullReq
         "head_sha": payload["pull_request"]["head"]["sha"],
         "sender": payload["sender"]["login"],
         "source": "webhook",
-        "label": (payload.get("label") or {}).get("name"),
         "full": False,
         "installation_id": (payload.get("installation") or {}).get("id"),
         "received_at": None,

@@ -223,10 +223,11 @@ def test_comments_on_issues_are_ignored():
     assert "issue" in routed.reason
 
 
-def test_a_label_reaches_the_workflow_with_its_name_and_installation():
+def test_a_label_reaches_the_workflow_with_its_installation_but_not_its_name():
     payload = json.loads((WEBHOOKS / "pull_request" / "labeled.payload.json").read_text())
+    payload["label"]["name"] = "ghp_" + "Lb1" * 12  # a name is the author's text: kept out
     routed = route(_delivery("pull_request", payload))
     assert isinstance(routed, Routed)
     assert routed.event.action == "labeled"
-    assert routed.event.label == payload["label"]["name"]
     assert routed.event.installation_id == payload["installation"]["id"]
+    assert payload["label"]["name"] not in routed.event.model_dump_json()

@@ -146,6 +146,8 @@ async def test_a_label_adds_its_specialist_without_repeating_earlier_comments(
         assert fake.requests == []  # no specialist is configured for unlabelled pull requests
         [first] = reviews(h)
 
+        ref = h.pr.ref
+        h.github.set_labels(ref.owner, ref.repo, ref.number, ["security-review"])
         labeled = copy.deepcopy(h.pr.webhook_payload)
         labeled["action"] = "labeled"
         labeled["label"] = {"name": "security-review"}

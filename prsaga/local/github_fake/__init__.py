@@ -203,6 +203,13 @@ class FakeGitHub:
             owner, repo, number, body, login=login, user_type=user_type
         )
 
+    def add_review(
+        self, owner: str, repo: str, number: int, payload: Mapping[str, Any], *, login: str
+    ) -> dict[str, Any]:
+        """A review written by ``login`` (not the bot), with ``payload`` as ``POST .../reviews``
+        takes it (``body``, ``event``, inline ``comments``). Returns the review object."""
+        return self.store.create_review(owner, repo, number, payload, login=login)
+
     def register_app(
         self,
         app_id: int,

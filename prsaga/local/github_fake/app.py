@@ -81,6 +81,12 @@ _AUTH = (401, 403)
 SERVED_OPERATIONS: tuple[ServedOperation, ...] = (
     ServedOperation(
         "GET",
+        "/user",
+        "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+        (200, *_AUTH),
+    ),
+    ServedOperation(
+        "GET",
         "/repos/{owner}/{repo}",
         "https://docs.github.com/rest/repos/repos#get-a-repository",
         (200, *_AUTH, 404),
@@ -558,6 +564,32 @@ def _principal(request: Request) -> Principal:
     return principal
 
 
+_PUBLIC_PROFILE: dict[str, Any] = {
+    "name": None,
+    "company": None,
+    "blog": "",
+    "location": None,
+    "email": None,
+    "hireable": None,
+    "bio": None,
+    "public_repos": 0,
+    "public_gists": 0,
+    "followers": 0,
+    "following": 0,
+    "created_at": "2024-01-01T00:00:00Z",
+    "updated_at": "2024-01-01T00:00:00Z",
+}
+"""The public profile fields ``GET /user`` adds to a user (an empty profile)."""
+
+
+async def _get_authenticated_user(store: Store, request: Request) -> Response:
+    """The token's user (the author of everything the token writes). GitHub refuses an
+    installation token here: an App's bot has no user profile to read."""
+    if _principal(request).kind != "token":
+        raise GitHubError(403, NOT_ACCESSIBLE_BY_INTEGRATION)
+    return github_json(request, {**store.bot, **_PUBLIC_PROFILE, "user_view_type": "public"})
+
+
 async def _create_check_run(store: Store, request: Request) -> Response:
     payload = await _json_object(request)
     app_id = _principal(request).app_id
@@ -619,6 +651,7 @@ async def _create_installation_token(store: Store, request: Request) -> Response
 
 
 _HANDLERS: dict[tuple[str, str], Handler] = {
+    ("GET", "/user"): _get_authenticated_user,
     ("GET", "/repos/{owner}/{repo}"): _get_repository,
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"): _get_pull,
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/files"): _list_pull_files,

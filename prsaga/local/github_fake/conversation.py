@@ -68,11 +68,19 @@ class Conversation(StoreState):
         return review
 
     def create_review(
-        self, owner: str, repo: str, number: int, payload: Mapping[str, Any]
+        self,
+        owner: str,
+        repo: str,
+        number: int,
+        payload: Mapping[str, Any],
+        *,
+        login: str | None = None,
     ) -> dict[str, Any]:
-        """``POST .../reviews``: all-or-nothing, as on GitHub (one bad comment fails the lot)."""
+        """``POST .../reviews``: all-or-nothing, as on GitHub (one bad comment fails the lot).
+        Written by the bot, or by ``login`` (``FakeGitHub.add_review``)."""
         with self._lock:
             record = self._record(owner, repo, number)
+            author = self.bot if login is None else self._user(login, self._user_id(login))
             event = payload.get("event")
             if event is not None and event not in REVIEW_EVENTS:
                 raise invalid_request(
@@ -104,7 +112,7 @@ class Conversation(StoreState):
             review.update(
                 id=review_id,
                 node_id=legacy_node_id("PullRequestReview", review_id),
-                user=self.bot,
+                user=author,
                 body=body,
                 state=REVIEW_EVENTS[event] if event else "PENDING",
                 html_url=html,
@@ -119,11 +127,16 @@ class Conversation(StoreState):
             review["_pull"] = pull_key(record)
             self._reviews[review_id] = review
             for comment in resolved:
-                self._add_review_comment(record, review_id, commit_id, comment)
+                self._add_review_comment(record, review_id, commit_id, comment, author)
             return self._public(review)
 
     def _add_review_comment(
-        self, record: PullRecord, review_id: int, commit_id: str, comment: ResolvedComment
+        self,
+        record: PullRecord,
+        review_id: int,
+        commit_id: str,
+        comment: ResolvedComment,
+        author: dict[str, Any],
     ) -> None:
         comment_id = self._new_id()
         api = f"{CANONICAL_API_URL}/repos/{record.full_name}"
@@ -145,7 +158,7 @@ class Conversation(StoreState):
             original_position=comment.end.position,
             commit_id=commit_id,
             original_commit_id=commit_id,
-            user=self.bot,
+            user=author,
             body=comment.body,
             created_at=now,
             updated_at=now,
