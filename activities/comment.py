@@ -114,10 +114,6 @@ class CommentAgent:
         self._diffs = diffs or ParsedDiffs(settings)
         self._identity = OwnIdentity(settings)
 
-    def _pull(self, pr: PullRequestRef, installation_id: int | None) -> PullRequest:
-        gh = make_github(self._settings, installation_id=installation_id)
-        return gh.get_repo(pr.full_name).get_pull(pr.number)
-
     def _workflow_url(self) -> str | None:
         workflow_id = activity.info().workflow_id
         return self._settings.workflow_ui_url(workflow_id) if workflow_id else None
