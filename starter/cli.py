@@ -1,4 +1,5 @@
-"""The ``prsaga`` command: demo, dev, review, approve, reject, setup, local, worker, webhook."""
+"""The ``prsaga`` command: demo, dev, review, approve, reject, setup, local, worker, webhook,
+app create, doctor."""
 
 from __future__ import annotations
 
@@ -162,6 +163,25 @@ def _local(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _app_create(args: argparse.Namespace, settings: Settings) -> int:
+    from starter.app_create import AppRequest, ManifestFlowError, create_github_app
+
+    name = args.name or f"prsaga-{args.org or getpass.getuser()}"
+    request = AppRequest(
+        name=name,
+        org=args.org,
+        webhook_url=args.webhook_url,
+        out_dir=Path(args.out),
+        port=args.port,
+        open_browser=not args.no_browser,
+    )
+    try:
+        return create_github_app(settings, request)
+    except ManifestFlowError as problem:
+        print(f"prsaga: {problem}", file=sys.stderr)
+        return 1
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import worker
 
@@ -237,6 +257,24 @@ def build_parser() -> argparse.ArgumentParser:
     grant.add_argument("login")
     grant.add_argument("permission", choices=["admin", "maintain", "write", "triage", "read"])
     local.set_defaults(run=_local)
+    app = commands.add_parser("app", help="manage prsaga's GitHub App")
+    app_actions = app.add_subparsers(dest="action", required=True)
+    create = app_actions.add_parser(
+        "create", help="create the GitHub App from a manifest and save its credentials"
+    )
+    create.add_argument("--org", help="create it in this organization (default: your account)")
+    create.add_argument("--name", help="the App's name, unique on GitHub (default: prsaga-ORG)")
+    create.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="where GitHub delivers events: your webhook server's /webhooks/github",
+    )
+    create.add_argument(
+        "--out", default=".", metavar="DIR", help="folder of the .env and the private key"
+    )
+    create.add_argument("--port", type=int, default=0, help="port of the local page (default: any)")
+    create.add_argument("--no-browser", action="store_true", help="print the page's address only")
+    create.set_defaults(run=_app_create)
     commands.add_parser("worker", help="run a worker (same as `python worker.py`)").set_defaults(
         run=_worker
     )

@@ -32,6 +32,13 @@ DEFAULT_APP_PERMISSIONS: dict[str, str] = {
     "statuses": "write",
 }
 """What prsaga's App asks for (see the README); an installation grants these by default."""
+DEFAULT_APP_EVENTS: tuple[str, ...] = (
+    "check_run",
+    "issue_comment",
+    "pull_request",
+    "pull_request_review",
+)
+"""The webhook events of an App registered without naming its own."""
 _LEVELS = {"read": 1, "write": 2, "admin": 3}
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 
@@ -67,7 +74,7 @@ class AuthError(Exception):
 class Principal:
     """Who a request authenticates as."""
 
-    kind: Literal["token", "app", "installation"]
+    kind: Literal["token", "app", "installation", "anonymous"]
     app_id: int | None = None
     installation_id: int | None = None
     repositories: frozenset[str] = frozenset()
@@ -75,6 +82,8 @@ class Principal:
 
 
 TOKEN_PRINCIPAL = Principal("token")
+ANONYMOUS = Principal("anonymous")
+"""A request without credentials, to an operation GitHub serves to anyone."""
 
 
 @dataclass
@@ -85,6 +94,8 @@ class App:
     slug: str
     public_key: RSAPublicKey
     permissions: dict[str, str]
+    events: tuple[str, ...] = DEFAULT_APP_EVENTS
+    """The webhook events it subscribes to."""
 
     def __repr__(self) -> str:
         return f"App(app_id={self.app_id}, slug={self.slug!r})"
