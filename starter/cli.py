@@ -182,6 +182,17 @@ def _app_create(args: argparse.Namespace, settings: Settings) -> int:
         return 1
 
 
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from starter.doctor import default_webhook_url, exit_status, render, run_checks
+
+    if args.repo is not None:
+        PullRequestRef.parse(f"{args.repo}#1")  # ValueError for anything but OWNER/REPO
+    webhook_url = (args.webhook_url or default_webhook_url(settings)).rstrip("/")
+    results = run_checks(settings, repo=args.repo, webhook_url=webhook_url)
+    print(render(results), flush=True)
+    return exit_status(results)
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import worker
 
@@ -275,6 +286,18 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--port", type=int, default=0, help="port of the local page (default: any)")
     create.add_argument("--no-browser", action="store_true", help="print the page's address only")
     create.set_defaults(run=_app_create)
+    doctor = commands.add_parser(
+        "doctor", help="check the whole configuration and say how to fix what is wrong"
+    )
+    doctor.add_argument(
+        "--repo", metavar="OWNER/REPO", help="also check the App's access and its prsaga.yml"
+    )
+    doctor.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="the webhook server's address (default: from PRSAGA_WEBHOOK_HOST/PORT)",
+    )
+    doctor.set_defaults(run=_doctor)
     commands.add_parser("worker", help="run a worker (same as `python worker.py`)").set_defaults(
         run=_worker
     )
