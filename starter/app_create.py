@@ -30,18 +30,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from prsaga.adapters.github_auth import APP_PERMISSIONS
 from prsaga.runtime.config import Settings
 from starter.github_events import router
 
-APP_PERMISSIONS: dict[str, str] = {
-    "checks": "write",
-    "contents": "read",
-    "issues": "write",
-    "metadata": "read",
-    "pull_requests": "write",
-    "statuses": "write",
-}
-"""What prsaga does as an App: read code, review and comment, set statuses and check runs."""
 CALLBACK_PATH = "/callback"
 EXCHANGE_TIMEOUT_SECONDS = 30.0
 _ENV_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")

@@ -30,13 +30,13 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from prsaga.adapters.github_auth import app_auth, uses_app
+from prsaga.adapters.github_auth import APP_PERMISSIONS, app_auth, uses_app
 from prsaga.adapters.github_client import make_github
 from prsaga.review.repo_config import load_repo_config
 from prsaga.runtime.config import Settings, server_repo_config
 from prsaga.runtime.temporal import connect
 from prsaga.schema.search_attributes import SEARCH_ATTRIBUTES
-from starter.app_create import APP_PERMISSIONS, app_events
+from starter.app_create import app_events
 from starter.github_events import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER
 from starter.webhook import WEBHOOK_PATH
 
@@ -634,7 +634,7 @@ def run_checks(settings: Settings, *, repo: str | None, webhook_url: str) -> lis
     results += github
     results.append(check_server_defaults(settings))
     if repo is not None:
-        if any(result.status is Status.ERROR for result in github):
+        if github[0].status is Status.ERROR:  # the token, or the App's JWT, does not work
             results.append(
                 CheckResult(
                     area=REPOSITORY,

@@ -14,10 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from prsaga.adapters.github_auth import github_integration
+from prsaga.adapters.github_auth import APP_PERMISSIONS, github_integration
 from prsaga.local.github_fake import FakeGitHub, serve_in_thread
 from prsaga.runtime.config import Settings
-from starter.app_create import APP_PERMISSIONS
 
 FORM = re.compile(r"<form id='manifest' method='post' action='([^']+)'>")
 MANIFEST = re.compile(r"<input type='hidden' name='manifest' value='([^']+)'>")

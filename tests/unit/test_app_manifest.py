@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from prsaga.adapters.github_auth import APP_PERMISSIONS
 from starter.app_create import (
-    APP_PERMISSIONS,
     build_manifest,
     merged_env,
     new_app_url,

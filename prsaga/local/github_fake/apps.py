@@ -20,18 +20,13 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from prsaga.adapters.github_auth import APP_PERMISSIONS
+
 MAX_JWT_LIFETIME_SECONDS = 600
 """GitHub refuses a JWT whose ``exp`` is more than ten minutes ahead."""
 DEFAULT_TOKEN_TTL_SECONDS = 3600.0
-DEFAULT_APP_PERMISSIONS: dict[str, str] = {
-    "checks": "write",
-    "contents": "read",
-    "issues": "write",
-    "metadata": "read",
-    "pull_requests": "write",
-    "statuses": "write",
-}
-"""What prsaga's App asks for (see the README); an installation grants these by default."""
+DEFAULT_APP_PERMISSIONS: dict[str, str] = dict(APP_PERMISSIONS)
+"""What prsaga's App asks for; an installation grants these by default."""
 DEFAULT_APP_EVENTS: tuple[str, ...] = (
     "check_run",
     "issue_comment",
