@@ -44,7 +44,7 @@ TIMEOUT_SECONDS = 10.0
 """How long one check waits for an answer before calling its service unreachable."""
 RPC_TIMEOUT = timedelta(seconds=TIMEOUT_SECONDS)
 _LEVELS = {"read": 1, "write": 2, "admin": 3}
-_REPO_SCOPES = ("repo", "public_repo")
+MAX_LISTED_REPOSITORIES = 10
 
 
 class Status(StrEnum):
@@ -419,16 +419,16 @@ def check_app_installations(
         for item in installations
         if (missing := missing_permissions(item.get("permissions") or {}))
     ]
-    where = ", ".join(
-        f"{item['account']['login']} ({item.get('repository_selection', '?')} repositories)"
-        for item in installations
-    )
     if lagging:
         return result(
             Status.ERROR,
             f"installations without the permissions prsaga needs: {', '.join(lagging)}",
             "accept the App's new permissions in each installation's settings",
         )
+    where = "; ".join(
+        f"{item['account']['login']}: {installed_repositories(settings, headers, item['id'])}"
+        for item in installations
+    )
     if repo is not None:
         owner, _, name = repo.partition("/")
         found = httpx.get(
@@ -443,6 +443,36 @@ def check_app_installations(
                 f"add {repo} to the installation: {install}",
             )
     return result(Status.OK, f"installed on {where}")
+
+
+def installed_repositories(settings: Settings, headers: dict[str, str], installation: int) -> str:
+    """The repositories an installation was given, as its own token lists them."""
+    try:
+        issued = httpx.post(
+            f"{_api(settings)}/app/installations/{installation}/access_tokens",
+            headers=headers,
+            timeout=TIMEOUT_SECONDS,
+        )
+        if issued.status_code != 201:
+            return f"repositories unknown (a token for it: HTTP {issued.status_code})"
+        listed = httpx.get(
+            f"{_api(settings)}/installation/repositories",
+            params={"per_page": 100},
+            headers={
+                "Authorization": f"token {issued.json()['token']}",
+                "Accept": "application/vnd.github+json",
+            },
+            timeout=TIMEOUT_SECONDS,
+        )
+    except httpx.HTTPError as error:
+        return f"repositories unknown ({type(error).__name__})"
+    if listed.status_code != 200:
+        return f"repositories unknown (HTTP {listed.status_code})"
+    answer = listed.json()
+    names = [repository["full_name"] for repository in answer["repositories"]]
+    more = answer["total_count"] - min(len(names), MAX_LISTED_REPOSITORIES)
+    shown = ", ".join(names[:MAX_LISTED_REPOSITORIES]) or "no repositories"
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def check_github(settings: Settings, repo: str | None) -> list[CheckResult]:

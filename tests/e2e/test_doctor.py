@@ -228,6 +228,30 @@ def test_an_app_without_a_permission_prsaga_needs_is_an_error(
     assert "GitHub refused the App's JWT (401" in line_of(report, "App")
 
 
+def test_an_app_not_installed_on_the_repository_is_an_error(
+    doctor: Doctor, github: tuple[FakeGitHub, str], tmp_path: Path
+) -> None:
+    fake, _ = github
+    keys = rsa_keys("installed elsewhere")
+    fake.register_app(APP_ID + 1, keys.public_pem, {78: ["psf/requests"]}, slug="prsaga-psf")
+    key_file = tmp_path / "app.pem"
+    key_file.write_text(keys.private_pem)
+    status, report = doctor.run(
+        "--repo",
+        "acme/widgets",
+        PRSAGA_GITHUB_TOKEN=None,
+        PRSAGA_GITHUB_APP_ID=str(APP_ID + 1),
+        PRSAGA_GITHUB_APP_PRIVATE_KEY_PATH=str(key_file),
+    )
+    assert status == 1
+    assert line_of(report, "App permissions").split()[0] == "ok"
+    installations = line_of(report, "App installations")
+    assert "installed on psf: psf/requests, but not on acme/widgets" in installations
+    assert "fix: add acme/widgets to the installation: https://github.com/apps/prsaga-psf/" in (
+        installations
+    )
+
+
 def test_an_invalid_prsaga_yml_is_a_warning_that_quotes_the_problem(doctor: Doctor) -> None:
     status, report = doctor.run("--repo", "acme/widgets")
     line = line_of(report, ".github/prsaga.yml")

@@ -544,6 +544,9 @@ def _drive_app_onboarding(base_url: str) -> None:
     existing = {"Authorization": f"Bearer {app_jwt(APP_ID, rsa_keys())}"}
     [installation] = httpx.get(f"{base_url}/app/installations", headers=existing).json()
     assert installation["id"] == INSTALLATION_ID
+    installation = {"Authorization": f"token {_installation_token(base_url)}"}
+    listed = httpx.get(f"{base_url}/installation/repositories", headers=installation).json()
+    assert [r["full_name"] for r in listed["repositories"]] == ["psf/requests"]
     user = httpx.get(f"{base_url}/user", headers={"Authorization": f"token {TOKEN}"})
     assert (user.status_code, user.headers["x-oauth-scopes"]) == (200, "repo")
 

@@ -319,6 +319,14 @@ SERVED_OPERATIONS: tuple[ServedOperation, ...] = (
         credential="app",
     ),
     ServedOperation(
+        "GET",
+        "/installation/repositories",
+        "https://docs.github.com/rest/apps/installations"
+        "#list-repositories-accessible-to-the-app-installation",
+        (200, *_AUTH),
+        credential="installation",
+    ),
+    ServedOperation(
         "POST",
         "/app-manifests/{code}/conversions",
         f"{_APPS_DOCS}#create-a-github-app-from-a-manifest",
@@ -666,6 +674,20 @@ async def _list_installations(store: Store, request: Request) -> Response:
     return paginated(request, store.list_installations(_app_id(request)))
 
 
+async def _list_installation_repositories(store: Store, request: Request) -> Response:
+    repositories = []
+    for full_name in sorted(_principal(request).repositories):
+        owner, _, name = full_name.partition("/")
+        try:
+            repositories.append(store.get_repository(owner, name))
+        except GitHubError:
+            continue  # granted, but never seeded here
+    page, headers = page_of(request, repositories)
+    return github_json(
+        request, {"total_count": len(repositories), "repositories": page}, headers=headers
+    )
+
+
 async def _create_app_from_manifest(store: Store, request: Request) -> Response:
     flow: ManifestFlow = request.app.state.manifests
     return github_json(request, flow.convert(store, request.path_params["code"]), 201)
@@ -729,6 +751,7 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("POST", "/app/installations/{installation_id}/access_tokens"): _create_installation_token,
     ("GET", "/app"): _get_app,
     ("GET", "/app/installations"): _list_installations,
+    ("GET", "/installation/repositories"): _list_installation_repositories,
     ("POST", "/app-manifests/{code}/conversions"): _create_app_from_manifest,
     ("GET", "/user"): _get_authenticated_user,
 }
