@@ -1,5 +1,5 @@
 """The ``prsaga`` command: demo, dev, review, approve, reject, status, audit, setup, local,
-worker, webhook."""
+worker, webhook, app create, doctor."""
 
 from __future__ import annotations
 
@@ -239,6 +239,36 @@ def _local(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _app_create(args: argparse.Namespace, settings: Settings) -> int:
+    from starter.app_create import AppRequest, ManifestFlowError, create_github_app
+
+    name = args.name or f"prsaga-{args.org or getpass.getuser()}"
+    request = AppRequest(
+        name=name,
+        org=args.org,
+        webhook_url=args.webhook_url,
+        out_dir=Path(args.out),
+        port=args.port,
+        open_browser=not args.no_browser,
+    )
+    try:
+        return create_github_app(settings, request)
+    except ManifestFlowError as problem:
+        print(f"prsaga: {problem}", file=sys.stderr)
+        return 1
+
+
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from starter.doctor import default_webhook_url, exit_status, render, run_checks
+
+    if args.repo is not None:
+        PullRequestRef.parse(f"{args.repo}#1")  # ValueError for anything but OWNER/REPO
+    webhook_url = (args.webhook_url or default_webhook_url(settings)).rstrip("/")
+    results = run_checks(settings, repo=args.repo, webhook_url=webhook_url)
+    print(render(results), flush=True)
+    return exit_status(results)
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import worker
 
@@ -329,6 +359,36 @@ def build_parser() -> argparse.ArgumentParser:
     grant.add_argument("login")
     grant.add_argument("permission", choices=["admin", "maintain", "write", "triage", "read"])
     local.set_defaults(run=_local)
+    app = commands.add_parser("app", help="manage prsaga's GitHub App")
+    app_actions = app.add_subparsers(dest="action", required=True)
+    create = app_actions.add_parser(
+        "create", help="create the GitHub App from a manifest and save its credentials"
+    )
+    create.add_argument("--org", help="create it in this organization (default: your account)")
+    create.add_argument("--name", help="the App's name, unique on GitHub (default: prsaga-ORG)")
+    create.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="where GitHub delivers events: your webhook server's /webhooks/github",
+    )
+    create.add_argument(
+        "--out", default=".", metavar="DIR", help="folder of the .env and the private key"
+    )
+    create.add_argument("--port", type=int, default=0, help="port of the local page (default: any)")
+    create.add_argument("--no-browser", action="store_true", help="print the page's address only")
+    create.set_defaults(run=_app_create)
+    doctor = commands.add_parser(
+        "doctor", help="check the whole configuration and say how to fix what is wrong"
+    )
+    doctor.add_argument(
+        "--repo", metavar="OWNER/REPO", help="also check the App's access and its prsaga.yml"
+    )
+    doctor.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="the webhook server's address (default: from PRSAGA_WEBHOOK_HOST/PORT)",
+    )
+    doctor.set_defaults(run=_doctor)
     commands.add_parser("worker", help="run a worker (same as `python worker.py`)").set_defaults(
         run=_worker
     )

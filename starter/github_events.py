@@ -345,6 +345,10 @@ class Router:
 
         return decorator
 
+    def events(self) -> list[str]:
+        """The webhook events some handler is registered for (what a GitHub App subscribes to)."""
+        return sorted({event for event, _ in self._handlers})
+
     def route(self, delivery: Delivery, options: RouteOptions) -> Routed | Ignored:
         """Run the matching handler, or ignore a delivery nobody registered for.
 

@@ -34,6 +34,16 @@ logger = logging.getLogger(__name__)
 K = TypeVar("K")
 V = TypeVar("V")
 
+APP_PERMISSIONS: dict[str, str] = {
+    "checks": "write",
+    "contents": "read",
+    "issues": "write",
+    "metadata": "read",
+    "pull_requests": "write",
+    "statuses": "write",
+}
+"""What prsaga does as an App: read code, review and comment, set statuses and check runs (what
+``prsaga app create`` asks for and ``prsaga doctor`` checks)."""
 REPO_INSTALLATION_TTL_SECONDS = 300.0
 """How long a repository's installation id, looked up from GitHub, is reused."""
 MAX_CACHED = 256

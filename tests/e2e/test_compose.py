@@ -29,7 +29,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,6 +59,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / "deploy" / "compose.env.example"
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+GRAFANA_DIR = ROOT / "deploy" / "grafana"
 PYPROJECT = ROOT / "pyproject.toml"
 CONTRACT_DIR = TESTS_DIR / "contract"
 SCHEMA_FILE = CONTRACT_DIR / "compose-spec.json"
@@ -793,6 +794,51 @@ def test_prsaga_metrics_are_exposed_to_and_scraped_by_prometheus() -> None:
     assert prometheus["profiles"] == ["metrics"]
     mounted = {mount.split(":")[0] for mount in prometheus["volumes"]}
     assert "./" + PROMETHEUS_CONFIG.relative_to(ROOT).as_posix() in mounted
+
+
+def bind_mounts(service: Mapping[str, Any]) -> dict[str, Path]:
+    """A service's bind mounts of repository folders: container path -> repository path."""
+    return {
+        mount.split(":")[1]: (ROOT / mount.split(":")[0]).resolve()
+        for mount in service.get("volumes", [])
+        if mount.startswith(".")
+    }
+
+
+def test_grafana_shows_the_provisioned_dashboards_over_the_prometheus_service() -> None:
+    services = load_compose()["services"]
+    grafana = services["grafana"]
+    assert grafana["profiles"] == services["prometheus"]["profiles"] == ["metrics"]
+    assert grafana["depends_on"] == {"prometheus": {"condition": "service_started"}}
+    mounts = bind_mounts(grafana)
+    assert mounts["/etc/grafana/provisioning"] == GRAFANA_DIR / "provisioning"
+
+    # The data source is the Prometheus service, at the port it listens on in its container.
+    [datasource] = yaml.safe_load(
+        (GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )["datasources"]
+    url = urlsplit(datasource["url"])
+    prometheus_ports = {port.rpartition(":")[2] for port in services["prometheus"]["ports"]}
+    assert (url.hostname, str(url.port)) in {("prometheus", port) for port in prometheus_ports}
+
+    # The dashboard provider reads the folder the dashboards are mounted at, and every panel
+    # queries the provisioned data source.
+    [provider] = yaml.safe_load(
+        (GRAFANA_DIR / "provisioning" / "dashboards" / "prsaga.yml").read_text()
+    )["providers"]
+    dashboards = mounts[provider["options"]["path"]]
+    assert dashboards == GRAFANA_DIR / "dashboards"
+    files = sorted(dashboards.glob("*.json"))
+    assert files, "no dashboard to provision"
+    for file in files:
+        dashboard = json.loads(file.read_text())
+        queried = [panel for panel in dashboard["panels"] if panel["type"] != "row"]
+        assert queried, file.name
+        for panel in queried:
+            uids = {panel["datasource"]["uid"]} | {t["datasource"]["uid"] for t in panel["targets"]}
+            assert uids == {datasource["uid"]}, f"{file.name}: {panel['title']}"
+    home = PurePosixPath(grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert (mounts[str(home.parent)] / home.name).is_file()
 
 
 # --- the Temporal jobs' scripts -------------------------------------------------------------------

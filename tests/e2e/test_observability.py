@@ -25,6 +25,7 @@ from typing import Any, Literal
 import pytest
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
@@ -49,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from starter.temporal import TemporalSubmitter
     from starter.webhook import WEBHOOK_PATH, TemporalReadiness, create_app
     from tests.conftest import next_pr_number
-    from tests.paths import TESTS_DIR
+    from tests.paths import REPO_ROOT, TESTS_DIR
     from workflows.metrics import record_findings, record_review
 
 WEBHOOK_SECRET = "observability-webhook-" + "5ecret" * 4
@@ -65,6 +66,7 @@ class ProbeInput(BaseModel):
     findings: list[Finding]
     usage: TokenUsage
     cost_usd: float
+    failed_attempts: int = 0
 
 
 class ProbeCall(BaseModel):
@@ -72,10 +74,14 @@ class ProbeCall(BaseModel):
     agent: str
     usage: TokenUsage
     cost_usd: float
+    failed_attempts: int = 0
+    """Attempts that fail before one succeeds (so that failure and retry metrics exist)."""
 
 
 @activity.defn
 def probe_llm_call(call: ProbeCall) -> None:
+    if activity.info().attempt <= call.failed_attempts:
+        raise RuntimeError(f"attempt {activity.info().attempt} fails on purpose")
     with log_context(delivery_id=call.delivery_id):
         activity.logger.info("claude call by %s", call.agent)
     record_llm_usage(activity.metric_meter(), call.agent, call.usage, call.cost_usd)
@@ -98,8 +104,10 @@ class ProbeWorkflow:
                 agent="security",
                 usage=input.usage,
                 cost_usd=input.cost_usd,
+                failed_attempts=input.failed_attempts,
             ),
             start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)),
         )
         latency = (workflow.now() - input.received_at).total_seconds()
         record_review(workflow.metric_meter(), "posted", latency)
@@ -125,9 +133,10 @@ class ProbeSubmit:
     """A webhook ``submit`` that signal-with-starts the probe, as `TemporalSubmitter` does for the
     review workflow (the workflow id is the pull request's, so logs can derive it)."""
 
-    def __init__(self, client: Client, task_queue: str) -> None:
+    def __init__(self, client: Client, task_queue: str, failed_attempts: int = 0) -> None:
         self.client = client
         self.task_queue = task_queue
+        self.failed_attempts = failed_attempts
         self.handles: list[WorkflowHandle[Any, float]] = []
 
     async def __call__(self, pr: PullRequestRef, event: PullRequestEvent) -> str:
@@ -139,6 +148,7 @@ class ProbeSubmit:
                 findings=FINDINGS,
                 usage=USAGE,
                 cost_usd=COST_USD,
+                failed_attempts=self.failed_attempts,
             ),
             id=pr.workflow_id,
             task_queue=self.task_queue,
@@ -150,7 +160,9 @@ class ProbeSubmit:
 
 
 @asynccontextmanager
-async def probe_worker(client: Client, **options: Any) -> AsyncIterator[ProbeSubmit]:
+async def probe_worker(
+    client: Client, failed_attempts: int = 0, **options: Any
+) -> AsyncIterator[ProbeSubmit]:
     task_queue = f"obs-{uuid.uuid4()}"
     with ThreadPoolExecutor(max_workers=2) as executor:
         async with Worker(
@@ -161,7 +173,7 @@ async def probe_worker(client: Client, **options: Any) -> AsyncIterator[ProbeSub
             activity_executor=executor,
             **options,
         ):
-            yield ProbeSubmit(client, task_queue)
+            yield ProbeSubmit(client, task_queue, failed_attempts)
 
 
 # --- Deliveries
@@ -516,3 +528,77 @@ async def test_one_trace_runs_from_the_delivery_through_the_activity(
         "CompleteWorkflow:ProbeWorkflow": start,
     }
     assert len({span.context.trace_id for span in finished}) == 1
+
+
+# --- Dashboards
+
+DASHBOARDS = REPO_ROOT / "deploy" / "grafana" / "dashboards"
+_METRIC = re.compile(r"\b((?:prsaga|temporal)_[a-z0-9_]+)\b")
+_GROUPING = re.compile(r"\bby \(([^)]*)\)")
+_MATCHERS = re.compile(r"\{([^}]*)\}")
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    """``(where, PromQL)`` of every query of every provisioned dashboard."""
+    return [
+        (f"{path.name}: {panel['title']}", target["expr"])
+        for path in sorted(DASHBOARDS.glob("*.json"))
+        for panel in json.loads(path.read_text())["panels"]
+        for target in panel.get("targets", [])
+    ]
+
+
+async def test_every_dashboard_query_reads_metrics_and_labels_a_worker_exports(
+    temporal_client: Client,
+) -> None:
+    """Scrape a worker and a webhook server after a review that records every metric (with
+    failed attempts, so the SDK's failure metrics exist too), then check that every metric a
+    dashboard reads is exported, with the labels it groups and filters by."""
+    settings = settings_for(temporal_client, metrics_address=free_address())
+    client = await connect(settings)
+    body, _ = opened_delivery(delivery_id := str(uuid.uuid4()))
+    async with probe_worker(client, failed_attempts=2) as submit:
+        async with asgi_client(create_app(settings, submit)) as http:
+            assert (await deliver(http, body, delivery_id)).status_code == 202
+            rejected = await deliver(http, body, str(uuid.uuid4()), secret="not the secret")
+            assert rejected.status_code == 401
+        await submit.handles[0].result()
+    async with httpx.AsyncClient() as http:
+        exposition = (await http.get(f"http://{settings.metrics_address}/metrics")).text
+    exported: dict[str, set[str]] = {}
+    for name, labels, _ in scrape(exposition):
+        exported.setdefault(name, set()).update(labels)
+
+    queries = dashboard_queries()
+    assert len(queries) >= 10
+    problems = []
+    for where, expr in queries:
+        metrics = set(_METRIC.findall(expr))
+        if not metrics:
+            problems.append(f"{where}: reads no prsaga or Temporal metric")
+        for metric in metrics - exported.keys():
+            problems.append(f"{where}: {metric} is not exported")
+        labels = set().union(*(exported.get(metric, set()) for metric in metrics))
+        used = {
+            label.strip()
+            for clause in _GROUPING.findall(expr)
+            for label in clause.split(",")
+            if label.strip()
+        } | {
+            matcher.split("=")[0].strip().rstrip("!~")
+            for clause in _MATCHERS.findall(expr)
+            for matcher in clause.split(",")
+        }
+        for label in used - labels:
+            problems.append(f"{where}: no label {label!r} on {', '.join(sorted(metrics))}")
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_dashboard_check_catches_a_renamed_metric_and_label() -> None:
+    assert _METRIC.findall("sum by (agent) (increase(prsaga_llm_cost_usd_sum[1d]))") == [
+        "prsaga_llm_cost_usd_sum"
+    ]
+    assert _GROUPING.findall("histogram_quantile(0.9, sum by (le, task_queue) (rate(x[5m])))") == [
+        "le, task_queue"
+    ]
+    assert _MATCHERS.findall('prsaga_reviews{outcome="posted"}') == ['outcome="posted"']

@@ -33,7 +33,14 @@ from prsaga.local.github_fake import (
     FakeGitHub,
     serve_in_thread,
 )
-from tests.local.test_github_fake import app_jwt, installation_github, pygithub, rsa_keys
+from prsaga.local.github_fake.onboarding import WEB_PATH_PREFIXES
+from tests.local.test_github_fake import (
+    RsaKeys,
+    app_jwt,
+    installation_github,
+    pygithub,
+    rsa_keys,
+)
 from tests.paths import TESTS_DIR
 
 SUBSET_PATH = TESTS_DIR / "contract" / "github-openapi-subset.json"
@@ -51,6 +58,10 @@ KNOWN_SCHEMA_INACCURACIES = {
     "pull-request-review-comment": ("position", "line"),
     "review-comment": ("line",),
 }
+# GET /app/installations describes an installation's account inline as ``allOf`` a user and an
+# enterprise, which no account can be; the shared ``installation`` schema (GET .../installation)
+# says ``anyOf``, as GitHub sends.
+ACCOUNT_ANY_OF = ("GET", "/app/installations")
 # Request bodies GitHub accepts beyond the published schema. PyGithub's add_to_labels() sends
 # a bare array of names, which GitHub answers with 200 (PyGithub's recorded exchange
 # tests/ReplayData/PullRequest.testAddAndRemoveLabels.txt, commit 5cdf6ab3, LGPL-3.0); the
@@ -117,6 +128,10 @@ class Contract:
         for name, properties in KNOWN_SCHEMA_INACCURACIES.items():
             for prop in properties:
                 document["components"]["schemas"][name]["properties"][prop]["nullable"] = True
+        for operation in document["operations"]:
+            if (operation["method"], operation["path"]) == ACCOUNT_ANY_OF:
+                account = operation["responses"]["200"]["schema"]["items"]["properties"]["account"]
+                account["anyOf"] = account.pop("allOf")
         document["components"]["schemas"] = {
             name: openapi_to_json_schema(schema)
             for name, schema in document["components"]["schemas"].items()
@@ -199,8 +214,8 @@ class Recorder:
         self.routes = routes
 
     def _route_of(self, scope: Scope) -> str | None:
-        if scope["path"].startswith("/_fake/"):
-            return None
+        if scope["path"].startswith(("/_fake/", *WEB_PATH_PREFIXES)):
+            return None  # the server's own admin, and github.com's pages: not the REST API
         for route in self.routes:
             match, _ = route.matches(scope)
             if match is Match.FULL:
@@ -265,6 +280,7 @@ def concrete_path(template: str, owner: str, repo: str) -> str:
         username="octocat",
         check_run_id=1,
         installation_id=1,
+        code="0" * 20,
     )
 
 
@@ -418,7 +434,7 @@ def _drive_with_httpx(base_url: str, demo: DemoPullRequest) -> None:
     auth = {"Authorization": f"token {TOKEN}"}
     installation = {"Authorization": f"token {_installation_token(base_url)}"}
     app = {"Authorization": f"Bearer {app_jwt(APP_ID, rsa_keys())}"}
-    credentials = {"user": auth, "installation": installation, "app": app}
+    credentials = {"user": auth, "installation": installation, "app": app, "anyone": auth}
     repo_path = f"/repos/{demo.full_name}"
     with httpx.Client(base_url=base_url, headers=auth) as client:
         documented = client.get(f"{repo_path}/commits/{demo.head_sha}/statuses")
@@ -435,7 +451,7 @@ def _drive_with_httpx(base_url: str, demo: DemoPullRequest) -> None:
                 assert send(served.method, path, headers=caller, **body).status_code == 404
             bad = {"Authorization": "token not-the-token"}
             assert send(served.method, path, headers=bad, **body).status_code == 401
-            if served.method in ("POST", "PUT", "PATCH"):
+            if 400 in served.statuses:
                 known = concrete_path(served.path, *demo.full_name.split("/"))
                 response = send(served.method, known, headers=caller, content=b"{not json")
                 assert response.status_code == 400
@@ -511,6 +527,41 @@ def _drive_with_httpx(base_url: str, demo: DemoPullRequest) -> None:
         )
 
 
+def _drive_app_onboarding(base_url: str) -> None:
+    """The manifest flow's code exchange (which takes no credential), then the new App's JWT
+    on the App endpoints, and the token's own user."""
+    manifest = {
+        "name": "Contract App",
+        "url": "https://example.com",
+        "hook_attributes": {"url": "https://example.com/webhooks/github"},
+        "redirect_url": "http://127.0.0.1:9/callback",
+        "default_permissions": {"pull_requests": "write", "metadata": "read"},
+        "default_events": ["pull_request"],
+    }
+    confirmed = httpx.post(
+        f"{base_url}/organizations/acme/settings/apps/new?state=s1",
+        data={"manifest": json.dumps(manifest)},
+    )
+    assert confirmed.status_code == 302
+    code = httpx.URL(confirmed.headers["location"]).params["code"]
+    created = httpx.post(f"{base_url}/app-manifests/{code}/conversions")
+    assert created.status_code == 201, created.text
+    assert httpx.post(f"{base_url}/app-manifests/{code}/conversions").status_code == 404  # once
+    app = created.json()
+    jwt = app_jwt(app["id"], RsaKeys(app["pem"], ""))
+    as_app = {"Authorization": f"Bearer {jwt}"}
+    assert httpx.get(f"{base_url}/app", headers=as_app).json()["events"] == ["pull_request"]
+    assert httpx.get(f"{base_url}/app/installations", headers=as_app).json() == []
+    existing = {"Authorization": f"Bearer {app_jwt(APP_ID, rsa_keys())}"}
+    [installation] = httpx.get(f"{base_url}/app/installations", headers=existing).json()
+    assert installation["id"] == INSTALLATION_ID
+    installation = {"Authorization": f"token {_installation_token(base_url)}"}
+    listed = httpx.get(f"{base_url}/installation/repositories", headers=installation).json()
+    assert [r["full_name"] for r in listed["repositories"]] == ["psf/requests"]
+    user = httpx.get(f"{base_url}/user", headers={"Authorization": f"token {TOKEN}"})
+    assert (user.status_code, user.headers["x-oauth-scopes"]) == (200, "repo")
+
+
 def _drive_rate_limited(base_url: str) -> None:
     with httpx.Client(base_url=base_url, headers={"Authorization": f"token {TOKEN}"}) as client:
         for served in SERVED_OPERATIONS:
@@ -533,6 +584,7 @@ def exchanges() -> Iterator[list[Exchange]]:
         _drive_app_with_pygithub(base_url, demo)
         _drive_lifecycle_with_pygithub(fake, base_url, demo)
         _drive_with_httpx(base_url, demo)
+        _drive_app_onboarding(base_url)
     exhausted = recorded_fake(recorded, rate_limit=0)
     exhausted.seed_pull_request(demo.pull, demo.files, demo.contents)
     with serve_in_thread(exhausted) as base_url:

@@ -69,6 +69,8 @@ class FakeGitHub:
         rate_limit: Requests allowed per hour before the server answers 403 like GitHub.
         clock: UNIX time for JWT checks and installation token expiry (tests move it on).
         installation_token_ttl: Seconds an installation token lives (GitHub: one hour).
+        token_scopes: The classic token's scopes, sent as ``X-OAuth-Scopes`` by ``GET /user``
+            (``None``: a fine-grained token, for which GitHub sends none).
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class FakeGitHub:
         rate_limit: int = 5000,
         clock: Callable[[], float] = time.time,
         installation_token_ttl: float = DEFAULT_TOKEN_TTL_SECONDS,
+        token_scopes: str | None = "repo",
     ) -> None:
         if token is not None and not token:
             raise ValueError("the local GitHub server needs a token to check requests against")
@@ -88,7 +91,7 @@ class FakeGitHub:
             clock=clock,
             installation_token_ttl=installation_token_ttl,
         )
-        self.app: Starlette = build_app(self.store, token)
+        self.app: Starlette = build_app(self.store, token, token_scopes=token_scopes)
 
     def __repr__(self) -> str:
         # Never the token.
@@ -218,6 +221,7 @@ class FakeGitHub:
         *,
         slug: str = "prsaga",
         permissions: Mapping[str, str] | None = None,
+        events: Sequence[str] | None = None,
     ) -> None:
         """Register a GitHub App by its RSA public key, with its installations.
 
@@ -225,10 +229,13 @@ class FakeGitHub:
         given. The App's JWTs then open ``GET /repos/{o}/{r}/installation``, ``GET
         /app/installations/{id}`` and ``POST /app/installations/{id}/access_tokens``, and the
         installation tokens those return open the API for those repositories until they
-        expire. ``permissions`` defaults to what prsaga needs (``DEFAULT_APP_PERMISSIONS``).
+        expire. ``permissions`` defaults to what prsaga needs (``DEFAULT_APP_PERMISSIONS``),
+        ``events`` (what ``GET /app`` lists) to ``DEFAULT_APP_EVENTS``. An App can also be
+        created through GitHub's manifest flow (``POST /settings/apps/new``, then
+        ``POST /app-manifests/{code}/conversions``), as ``prsaga app create`` does.
         """
         self.store.register_app(
-            app_id, public_key_pem, installations, slug=slug, permissions=permissions
+            app_id, public_key_pem, installations, slug=slug, permissions=permissions, events=events
         )
 
     def inject_fault(

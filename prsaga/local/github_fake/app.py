@@ -26,8 +26,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prsaga.local.github_fake.apps import JWT_UNDECODABLE, TOKEN_PRINCIPAL, AuthError, Principal
+from prsaga.local.github_fake.apps import (
+    ANONYMOUS,
+    JWT_UNDECODABLE,
+    TOKEN_PRINCIPAL,
+    AuthError,
+    Principal,
+)
 from prsaga.local.github_fake.objects import CANONICAL_API_URL, GitHubError
+from prsaga.local.github_fake.onboarding import (
+    WEB_PATH_PREFIXES,
+    ManifestFlow,
+    authenticated_user,
+    web_routes,
+)
 from prsaga.local.github_fake.records import Fault
 from prsaga.local.github_fake.store import Store
 
@@ -42,7 +54,7 @@ _COMMON_HEADERS = {
 }
 
 
-Credential = Literal["user", "app", "installation"]
+Credential = Literal["user", "app", "installation", "anyone"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +75,8 @@ class ServedOperation:
     """The documented path template, when ``path`` is an undocumented alias GitHub serves."""
     credential: Credential = "user"
     """Who may call it: ``user`` (the token or an installation token), ``app`` (an App's
-    JWT only) or ``installation`` (an installation token only, as for check runs)."""
+    JWT only), ``installation`` (an installation token only, as for check runs) or ``anyone``
+    (no credential needed, as for the manifest code exchange)."""
 
     @property
     def documented_path(self) -> str:
@@ -79,12 +92,6 @@ _APPS_DOCS = "https://docs.github.com/rest/apps/apps"
 _AUTH = (401, 403)
 
 SERVED_OPERATIONS: tuple[ServedOperation, ...] = (
-    ServedOperation(
-        "GET",
-        "/user",
-        "https://docs.github.com/rest/users/users#get-the-authenticated-user",
-        (200, *_AUTH),
-    ),
     ServedOperation(
         "GET",
         "/repos/{owner}/{repo}",
@@ -296,6 +303,43 @@ SERVED_OPERATIONS: tuple[ServedOperation, ...] = (
         f"{_APPS_DOCS}#create-an-installation-access-token-for-an-app",
         (201, 400, *_AUTH, 404, 422),
         credential="app",
+    ),
+    ServedOperation(
+        "GET",
+        "/app",
+        f"{_APPS_DOCS}#get-the-authenticated-app",
+        (200, *_AUTH),
+        credential="app",
+    ),
+    ServedOperation(
+        "GET",
+        "/app/installations",
+        # The address GitHub's description gives for this operation.
+        "https://docs.github.com/enterprise-server@3.9/rest/apps/apps"
+        "#list-installations-for-the-authenticated-app",
+        (200, *_AUTH),
+        credential="app",
+    ),
+    ServedOperation(
+        "GET",
+        "/installation/repositories",
+        "https://docs.github.com/rest/apps/installations"
+        "#list-repositories-accessible-to-the-app-installation",
+        (200, *_AUTH),
+        credential="installation",
+    ),
+    ServedOperation(
+        "POST",
+        "/app-manifests/{code}/conversions",
+        f"{_APPS_DOCS}#create-a-github-app-from-a-manifest",
+        (201, *_AUTH, 404),
+        credential="anyone",
+    ),
+    ServedOperation(
+        "GET",
+        "/user",
+        "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+        (200, *_AUTH),
     ),
 )
 
@@ -564,32 +608,6 @@ def _principal(request: Request) -> Principal:
     return principal
 
 
-_PUBLIC_PROFILE: dict[str, Any] = {
-    "name": None,
-    "company": None,
-    "blog": "",
-    "location": None,
-    "email": None,
-    "hireable": None,
-    "bio": None,
-    "public_repos": 0,
-    "public_gists": 0,
-    "followers": 0,
-    "following": 0,
-    "created_at": "2024-01-01T00:00:00Z",
-    "updated_at": "2024-01-01T00:00:00Z",
-}
-"""The public profile fields ``GET /user`` adds to a user (an empty profile)."""
-
-
-async def _get_authenticated_user(store: Store, request: Request) -> Response:
-    """The token's user (the author of everything the token writes). GitHub refuses an
-    installation token here: an App's bot has no user profile to read."""
-    if _principal(request).kind != "token":
-        raise GitHubError(403, NOT_ACCESSIBLE_BY_INTEGRATION)
-    return github_json(request, {**store.bot, **_PUBLIC_PROFILE, "user_view_type": "public"})
-
-
 async def _create_check_run(store: Store, request: Request) -> Response:
     payload = await _json_object(request)
     app_id = _principal(request).app_id
@@ -650,6 +668,42 @@ async def _create_installation_token(store: Store, request: Request) -> Response
     return github_json(request, token, 201)
 
 
+async def _get_app(store: Store, request: Request) -> Response:
+    return github_json(request, store.get_app(_app_id(request)))
+
+
+async def _list_installations(store: Store, request: Request) -> Response:
+    return paginated(request, store.list_installations(_app_id(request)))
+
+
+async def _list_installation_repositories(store: Store, request: Request) -> Response:
+    repositories = []
+    for full_name in sorted(_principal(request).repositories):
+        owner, _, name = full_name.partition("/")
+        try:
+            repositories.append(store.get_repository(owner, name))
+        except GitHubError:
+            continue  # granted, but never seeded here
+    page, headers = page_of(request, repositories)
+    return github_json(
+        request, {"total_count": len(repositories), "repositories": page}, headers=headers
+    )
+
+
+async def _create_app_from_manifest(store: Store, request: Request) -> Response:
+    flow: ManifestFlow = request.app.state.manifests
+    return github_json(request, flow.convert(store, request.path_params["code"]), 201)
+
+
+async def _get_authenticated_user(store: Store, request: Request) -> Response:
+    if _principal(request).kind != "token":
+        raise GitHubError(403, NOT_ACCESSIBLE_BY_INTEGRATION)
+    # A classic token's scopes, which GitHub lists on every answer to it.
+    scopes: str | None = request.app.state.token_scopes
+    headers = {"x-oauth-scopes": scopes} if scopes is not None else None
+    return github_json(request, authenticated_user(store.bot), headers=headers)
+
+
 _HANDLERS: dict[tuple[str, str], Handler] = {
     ("GET", "/user"): _get_authenticated_user,
     ("GET", "/repos/{owner}/{repo}"): _get_repository,
@@ -698,6 +752,10 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("GET", "/repos/{owner}/{repo}/installation"): _get_repo_installation,
     ("GET", "/app/installations/{installation_id}"): _get_installation,
     ("POST", "/app/installations/{installation_id}/access_tokens"): _create_installation_token,
+    ("GET", "/app"): _get_app,
+    ("GET", "/app/installations"): _list_installations,
+    ("GET", "/installation/repositories"): _list_installation_repositories,
+    ("POST", "/app-manifests/{code}/conversions"): _create_app_from_manifest,
 }
 
 MUST_USE_APP = "You must authenticate via a GitHub App."
@@ -712,6 +770,8 @@ def check_credential(store: Store, operation: ServedOperation, request: Request)
     installation's repositories (a public one outside answers 403, anything else 404).
     """
     principal = _principal(request)
+    if operation.credential == "anyone":
+        return
     if operation.credential == "app":
         if principal.kind != "app":
             raise GitHubError(401, JWT_UNDECODABLE)
@@ -869,6 +929,7 @@ def admin_routes(store: Store) -> list[Route]:
             installations,
             slug=str(payload.get("slug", "prsaga")),
             permissions=payload.get("permissions"),
+            events=payload.get("events"),
         )
         return {"app_id": int(payload["app_id"]), "installations": sorted(installations)}
 
@@ -947,9 +1008,18 @@ class GitHubFront:
         self.app = app
         self.store = store
         self._token = None if token is None else token.encode("utf-8")
+        self._open_to_anyone = [
+            re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", operation.path) + "$")
+            for operation in SERVED_OPERATIONS
+            if operation.credential == "anyone"
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_fake/"):
+        if (
+            scope["type"] != "http"
+            or scope["path"].startswith("/_fake/")
+            or scope["path"].startswith(WEB_PATH_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
@@ -999,6 +1069,8 @@ class GitHubFront:
     def _principal(self, scope: Scope) -> Principal | AuthError:
         """Who the ``Authorization`` header names: the token, an App (JWT) or an installation."""
         header = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
+        if not header and any(path.match(scope["path"]) for path in self._open_to_anyone):
+            return ANONYMOUS
         scheme, _, raw = header.partition(b" ")
         credential = raw.strip()
         if scheme.lower() not in (b"token", b"bearer") or not credential:
@@ -1043,11 +1115,16 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return _error_response(404, "Not Found", REST_DOCS_URL)
 
 
-def build_app(store: Store, token: str | None) -> Starlette:
+def build_app(store: Store, token: str | None, *, token_scopes: str | None = "repo") -> Starlette:
     """The starlette application serving ``store`` to clients holding ``token`` (or App
-    credentials registered in the store)."""
-    return Starlette(
-        routes=[*admin_routes(store), *api_routes(store)],
+    credentials registered in the store). ``token_scopes`` is what ``X-OAuth-Scopes`` says the
+    token may do (``None``: a fine-grained token, which GitHub sends no scopes for)."""
+    manifests = ManifestFlow()
+    app = Starlette(
+        routes=[*admin_routes(store), *web_routes(manifests), *api_routes(store)],
         middleware=[Middleware(GitHubFront, store=store, token=token)],
         exception_handlers={404: _not_found, 405: _not_found},
     )
+    app.state.manifests = manifests
+    app.state.token_scopes = token_scopes
+    return app

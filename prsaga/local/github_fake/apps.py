@@ -20,18 +20,20 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from prsaga.adapters.github_auth import APP_PERMISSIONS
+
 MAX_JWT_LIFETIME_SECONDS = 600
 """GitHub refuses a JWT whose ``exp`` is more than ten minutes ahead."""
 DEFAULT_TOKEN_TTL_SECONDS = 3600.0
-DEFAULT_APP_PERMISSIONS: dict[str, str] = {
-    "checks": "write",
-    "contents": "read",
-    "issues": "write",
-    "metadata": "read",
-    "pull_requests": "write",
-    "statuses": "write",
-}
-"""What prsaga's App asks for (see the README); an installation grants these by default."""
+DEFAULT_APP_PERMISSIONS: dict[str, str] = dict(APP_PERMISSIONS)
+"""What prsaga's App asks for; an installation grants these by default."""
+DEFAULT_APP_EVENTS: tuple[str, ...] = (
+    "check_run",
+    "issue_comment",
+    "pull_request",
+    "pull_request_review",
+)
+"""The webhook events of an App registered without naming its own."""
 _LEVELS = {"read": 1, "write": 2, "admin": 3}
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 
@@ -67,7 +69,7 @@ class AuthError(Exception):
 class Principal:
     """Who a request authenticates as."""
 
-    kind: Literal["token", "app", "installation"]
+    kind: Literal["token", "app", "installation", "anonymous"]
     app_id: int | None = None
     installation_id: int | None = None
     repositories: frozenset[str] = frozenset()
@@ -75,6 +77,8 @@ class Principal:
 
 
 TOKEN_PRINCIPAL = Principal("token")
+ANONYMOUS = Principal("anonymous")
+"""A request without credentials, to an operation GitHub serves to anyone."""
 
 
 @dataclass
@@ -85,6 +89,8 @@ class App:
     slug: str
     public_key: RSAPublicKey
     permissions: dict[str, str]
+    events: tuple[str, ...] = DEFAULT_APP_EVENTS
+    """The webhook events it subscribes to."""
 
     def __repr__(self) -> str:
         return f"App(app_id={self.app_id}, slug={self.slug!r})"

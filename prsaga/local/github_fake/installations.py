@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prsaga.local.github_fake.apps import (
+    DEFAULT_APP_EVENTS,
     DEFAULT_APP_PERMISSIONS,
     App,
     AuthError,
@@ -45,12 +46,14 @@ class Installations(StoreState):
         *,
         slug: str,
         permissions: Mapping[str, str] | None,
+        events: Sequence[str] | None = None,
     ) -> None:
         """Register a GitHub App and its installations; see ``FakeGitHub.register_app``."""
         key = load_public_key(public_key_pem)
         granted = dict(permissions or DEFAULT_APP_PERMISSIONS)
+        subscribed = tuple(events) if events is not None else DEFAULT_APP_EVENTS
         with self._lock:
-            self._apps[app_id] = App(app_id, slug, key, granted)
+            self._apps[app_id] = App(app_id, slug, key, granted, subscribed)
             for installation_id, repositories in installations.items():
                 names = tuple(str(name) for name in repositories)
                 if not names or any("/" not in name for name in names):
@@ -131,6 +134,20 @@ class Installations(StoreState):
                 ]
             return answer
 
+    def get_app(self, app_id: int) -> dict[str, Any]:
+        """``GET /app``: the App a JWT authenticates as."""
+        with self._lock:
+            return self._integration(app_id)
+
+    def list_installations(self, app_id: int) -> list[dict[str, Any]]:
+        """``GET /app/installations``: the App's installations, oldest first."""
+        with self._lock:
+            return [
+                self._installation_object(installation)
+                for installation in self._installations.values()
+                if installation.app_id == app_id
+            ]
+
     def _installation(self, installation_id: int, app_id: int) -> Installation:
         installation = self._installations.get(installation_id)
         if installation is None or installation.app_id != app_id:
@@ -164,7 +181,7 @@ class Installations(StoreState):
             target_id=account["id"],
             target_type=account["type"],
             permissions=dict(installation.permissions),
-            events=["check_run", "issue_comment", "pull_request", "pull_request_review"],
+            events=list(app.events),
             single_file_name=None,
             has_multiple_single_files=False,
             single_file_paths=[],
@@ -189,6 +206,6 @@ class Installations(StoreState):
             external_url=f"{CANONICAL_WEB_URL}/apps/{app.slug}",
             html_url=f"{CANONICAL_WEB_URL}/apps/{app.slug}",
             permissions=dict(app.permissions),
-            events=["check_run", "issue_comment", "pull_request", "pull_request_review"],
+            events=list(app.events),
         )
         return built

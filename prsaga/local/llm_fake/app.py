@@ -1,6 +1,7 @@
 """The local Messages API: request checks, scripted replies, usage accounting, and the reviewer.
 
-Only ``POST /v1/messages`` (non-streaming) is served. Shapes follow Anthropic's API reference:
+``POST /v1/messages`` (non-streaming) is served, and ``GET /v1/models/{model_id}`` (any
+``claude-*`` model exists) for configuration checks. Shapes follow Anthropic's API reference:
 the message object, ``usage`` with prompt-cache counts, and the error body
 ``{"type": "error", "error": {"type": ..., "message": ...}}`` with a ``request-id`` header.
 """
@@ -208,10 +209,38 @@ def build_app(state: ServerState, api_key: str) -> Starlette:
         message = f"{request.method} {request.url.path} is not served here"
         return _error(status, message, state.next_id("req"))
 
+    async def model(request: Request) -> Response:
+        request_id = state.next_id("req")
+        if not _authorized(request, api_key):
+            return _error(401, "invalid x-api-key", request_id)
+        model_id = request.path_params["model_id"]
+        if not model_id.startswith("claude-"):
+            return _error(404, f"model: {model_id}", request_id)
+        answer = {
+            "type": "model",
+            "id": model_id,
+            "display_name": model_id,
+            "created_at": "2025-01-01T00:00:00Z",
+        }
+        return JSONResponse(answer, headers={"request-id": request_id})
+
     return Starlette(
-        routes=[Route("/v1/messages", messages, methods=["POST"])],
+        routes=[
+            Route("/v1/messages", messages, methods=["POST"]),
+            Route("/v1/models/{model_id}", model, methods=["GET"]),
+        ],
         exception_handlers={404: unrouted, 405: unrouted},
     )
+
+
+def _authorized(request: Request, api_key: str) -> bool:
+    # The SDKs send `Authorization: Bearer <key>` since 2.0; the API still reads `x-api-key`
+    # first when both are present.
+    given_key = request.headers.get("x-api-key")
+    if given_key is None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given_key = token.strip() if scheme.lower() == "bearer" else ""
+    return hmac.compare_digest(given_key.encode(), api_key.encode())
 
 
 async def _answer(
@@ -222,13 +251,7 @@ async def _answer(
     body: Any,
     request_id: str,
 ) -> Response:
-    # The SDKs send `Authorization: Bearer <key>` since 2.0; the API still reads `x-api-key`
-    # first when both are present.
-    given_key = request.headers.get("x-api-key")
-    if given_key is None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        given_key = token.strip() if scheme.lower() == "bearer" else ""
-    if not hmac.compare_digest(given_key.encode(), api_key.encode()):
+    if not _authorized(request, api_key):
         return _error(401, "invalid x-api-key", request_id)
     version = request.headers.get("anthropic-version")
     if version is None:
