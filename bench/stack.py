@@ -81,7 +81,17 @@ def free_port() -> int:
 
 
 def _clean_environment() -> dict[str, str]:
-    drop = ("PRSAGA_", "ANTHROPIC_", "GITHUB_TOKEN", "OTEL_", "TEMPORAL_")
+    # PYTHONDONTWRITEBYTECODE too: the production image has bytecode (pip compiles the wheel),
+    # and without it every workflow run compiles workflows/pull_request.py in the sandbox again.
+    drop = (
+        "PRSAGA_",
+        "ANTHROPIC_",
+        "GITHUB_TOKEN",
+        "OTEL_",
+        "TEMPORAL_",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONPYCACHEPREFIX",
+    )
     env = {key: value for key, value in os.environ.items() if not key.startswith(drop)}
     env["PYTHONPATH"] = os.pathsep.join(
         [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -143,6 +153,8 @@ class BenchStack:
         assert settings.github_token and settings.webhook_secret
         return {
             **_clean_environment(),
+            # Bytecode in the scratch folder, never in the source tree.
+            "PYTHONPYCACHEPREFIX": str((self.work_dir / "pycache").resolve()),
             "PRSAGA_TEMPORAL_ADDRESS": settings.temporal_address,
             "PRSAGA_TASK_QUEUE": settings.task_queue,
             "PRSAGA_GITHUB_API_URL": settings.github_api_url,
