@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.backlog import measure_backlog
 from bench.driver import Driver
 from bench.machine import machine_facts
 from bench.measures import (
@@ -34,10 +36,11 @@ from bench.measures import (
     measure_pragmas,
     measure_scale,
 )
+from bench.model_path import measure_model
 from bench.report import goals, markdown
 from bench.stack import BenchStack, embedded_config
 
-MEASURES = ("overhead", "burst", "scale", "pragmas")
+MEASURES = ("overhead", "burst", "scale", "pragmas", "model", "backlog")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 log = logging.getLogger("bench")
 
@@ -60,6 +63,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also review the smallest scale sizes with the real offline reviewer",
     )
+    parser.add_argument(
+        "--backlog-prs", type=int, help="pull requests opened at once (default 1000; quick 12)"
+    )
+    parser.add_argument(
+        "--backlog-workers",
+        help="worker processes of each backlog run, comma-separated (default 1,2,4)",
+    )
+    parser.add_argument(
+        "--model-prs", type=int, help="corpus pull requests the model measure reviews (default 55)"
+    )
+    parser.add_argument(
+        "--llm-latency",
+        help="the local Messages API's pace, e.g. 'scale=0.25' (prsaga.local.llm_fake.Latency)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where results go")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder and logs")
     parser.add_argument("--log-level", default="INFO", help="log level of prsaga's processes")
@@ -80,7 +97,7 @@ def _print_machine(facts: dict[str, Any]) -> None:
 
 
 async def run(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
-    counts: Counts = QUICK if args.quick else FULL
+    counts: Counts = _with_overrides(QUICK if args.quick else FULL, args)
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = only - set(MEASURES)
     if unknown:
@@ -126,8 +143,28 @@ async def run(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
     if "pragmas" in only:
         with _timed(durations, "pragmas"):
             results["pragmas"] = await measure_pragmas(work_dir, counts)
+    if "model" in only:
+        with _timed(durations, "model"):
+            results["model"] = await measure_model(work_dir, config, counts)
+    if "backlog" in only:
+        with _timed(durations, "backlog"):
+            results["backlog"] = await measure_backlog(work_dir, config, counts)
     results["durations_s"] = durations
     return results
+
+
+def _with_overrides(counts: Counts, args: argparse.Namespace) -> Counts:
+    overrides: dict[str, Any] = {}
+    if args.backlog_prs is not None:
+        overrides["backlog_prs"] = args.backlog_prs
+    if args.backlog_workers:
+        overrides["backlog_workers"] = tuple(int(n) for n in args.backlog_workers.split(","))
+    if args.model_prs is not None:
+        overrides["model_prs"] = args.model_prs
+        overrides["model_incremental"] = min(counts.model_incremental, args.model_prs)
+    if args.llm_latency:
+        overrides["model_latency"] = args.llm_latency
+    return dataclasses.replace(counts, **overrides)
 
 
 @contextmanager

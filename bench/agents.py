@@ -107,3 +107,12 @@ class RealOfflineAgents(AnalyzeAgents):
     @activity.defn(name="claude_review")
     def claude_review(self, input: SpecialistInput) -> AgentReport:
         return _instant_claude(self._plans, input)
+
+
+class LlmAgents(AnalyzeAgents):
+    """Real Claude specialists (against the local Messages API, answering at a model's pace)
+    with an instant offline reviewer: what the model's part of a review costs."""
+
+    @activity.defn(name="offline_review")
+    def offline_review(self, input: AnalyzeInput) -> AgentReport:
+        return _instant_offline(self._plans, input)

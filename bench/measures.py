@@ -68,6 +68,17 @@ class Counts:
     pragma_rounds: int
     review_timeout: float
     scale_timeout: float
+    model_prs: int = 55
+    """Pull requests of the review-quality corpus the model measure reviews."""
+    model_incremental: int = 5
+    """Of those, how many get a push and an incremental review."""
+    model_latency: str = "default"
+    """The local Messages API's pace (``prsaga.local.llm_fake.Latency.parse``)."""
+    backlog_prs: int = 1000
+    """Pull requests opened at once in the backpressure measure."""
+    backlog_workers: tuple[int, ...] = (1, 2, 4)
+    """Worker processes of each backlog run (the first also measures the worker's RSS)."""
+    backlog_timeout: float = 1800.0
 
 
 FULL = Counts(
@@ -109,6 +120,12 @@ QUICK = Counts(
     pragma_rounds=1,
     review_timeout=60.0,
     scale_timeout=60.0,
+    model_prs=2,
+    model_incremental=1,
+    model_latency="scale=0.05",
+    backlog_prs=12,
+    backlog_workers=(1, 2),
+    backlog_timeout=120.0,
 )
 
 

@@ -122,7 +122,9 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             below(LINEAR_GOAL),
         ),
     ]
-    return items
+    from bench.report_perf import perf_goals  # it builds on this module's helpers
+
+    return items + perf_goals(results)
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -298,6 +300,9 @@ def markdown(results: dict[str, Any]) -> str:
                 for name, p in pragmas.items()
             ],
         )
+    from bench.report_perf import perf_sections
+
+    out += perf_sections(results)
     out += ["## Goals", ""]
     out += _table(
         ["goal", "target", "measured", "met"],

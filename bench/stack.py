@@ -81,7 +81,17 @@ def free_port() -> int:
 
 
 def _clean_environment() -> dict[str, str]:
-    drop = ("PRSAGA_", "ANTHROPIC_", "GITHUB_TOKEN", "OTEL_", "TEMPORAL_")
+    # PYTHONDONTWRITEBYTECODE too: the production image has bytecode (pip compiles the wheel),
+    # and without it every workflow run compiles workflows/pull_request.py in the sandbox again.
+    drop = (
+        "PRSAGA_",
+        "ANTHROPIC_",
+        "GITHUB_TOKEN",
+        "OTEL_",
+        "TEMPORAL_",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONPYCACHEPREFIX",
+    )
     env = {key: value for key, value in os.environ.items() if not key.startswith(drop)}
     env["PYTHONPATH"] = os.pathsep.join(
         [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -99,12 +109,18 @@ class BenchStack:
     agents: str = "instant"
     profile_dir: Path | None = None
     log_level: str = "INFO"
+    llm_latency: str | None = None
+    """Start the local Messages API with this latency (``Latency.parse``) for real Claude
+    specialists (``agents="llm"``)."""
     settings: Settings = field(init=False)
     bare_task_queue: str = field(init=False)
     client: Client = field(init=False)
     github_url: str = field(init=False)
     webhook_url: str = field(init=False)
     worker_pid: int = field(init=False)
+    worker_pids: list[int] = field(init=False, default_factory=list)
+    """Every worker process (``start_worker(count=...)``); ``worker_pid`` is the first."""
+    llm_url: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +130,8 @@ class BenchStack:
         self._workers = Stack(self._log_dir)
         temporal_port, github_port, webhook_port = free_port(), free_port(), free_port()
         self.github_url = f"http://127.0.0.1:{github_port}"
+        if self.llm_latency is not None:
+            self.llm_url = f"http://127.0.0.1:{free_port()}"
         self.webhook_url = f"http://127.0.0.1:{webhook_port}"
         self.bare_task_queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
         self.settings = Settings(
@@ -135,6 +153,8 @@ class BenchStack:
         assert settings.github_token and settings.webhook_secret
         return {
             **_clean_environment(),
+            # Bytecode in the scratch folder, never in the source tree.
+            "PYTHONPYCACHEPREFIX": str((self.work_dir / "pycache").resolve()),
             "PRSAGA_TEMPORAL_ADDRESS": settings.temporal_address,
             "PRSAGA_TASK_QUEUE": settings.task_queue,
             "PRSAGA_GITHUB_API_URL": settings.github_api_url,
@@ -147,6 +167,7 @@ class BenchStack:
             "PRSAGA_STATE_DIR": str(settings.state_dir.resolve()),
             "PRSAGA_LOG_LEVEL": self.log_level,
             "PRSAGA_ANTHROPIC_API_KEY": INSTANT_LLM_KEY,
+            **({"PRSAGA_ANTHROPIC_BASE_URL": self.llm_url} if self.llm_url else {}),
         }
 
     def _python(self, name: str, module: str, *args: str) -> list[str]:
@@ -220,8 +241,14 @@ class BenchStack:
             ],
             env,
         )
+        if self.llm_url is not None and self.llm_latency is not None:
+            llm = [sys.executable, "-m", "prsaga.local.llm_fake", "--log-level", "warning"]
+            llm += ["--port", self.llm_url.rsplit(":", 1)[1], "--latency", self.llm_latency]
+            self._run("llm", self._services, llm, env)
         self.client = await self._connect_temporal()
         await self._wait_http(f"{self.github_url}/_bench/now", "the local GitHub")
+        if self.llm_url is not None:
+            await self._wait_http(f"{self.llm_url}/v1/messages", "the local Messages API")
         await self.start_worker(self.agents)
         self._run("webhook", self._services, self._python("webhook", "starter.webhook"), env)
         await self._wait_http(f"{self.webhook_url}/healthz", "the webhook server")
@@ -235,24 +262,31 @@ class BenchStack:
         finally:
             os.chdir(cwd)
 
-    async def start_worker(self, agents: str) -> None:
-        """(Re)start the worker process with ``agents`` and wait until it polls."""
+    async def start_worker(self, agents: str, count: int = 1) -> None:
+        """(Re)start ``count`` worker processes with ``agents`` on the same task queues and wait
+        until each polls."""
         self._workers.stop_all()
         self.agents = agents
-        ready = self.work_dir / f"worker-ready-{uuid.uuid4().hex[:6]}"
-        argv = [sys.executable, "-m", "bench.worker", "--agents", agents]
-        argv += ["--bare-task-queue", self.bare_task_queue, "--ready", str(ready)]
-        if self.profile_dir is not None:
-            argv += ["--profile-dir", str(self.profile_dir)]
-            argv += ["--profile-name", f"worker-{agents}-{self.config.name}"]
-        self._run("worker", self._workers, argv, self._env())
+        ready_files = []
+        for index in range(count):
+            ready = self.work_dir / f"worker-ready-{uuid.uuid4().hex[:6]}"
+            argv = [sys.executable, "-m", "bench.worker", "--agents", agents]
+            argv += ["--bare-task-queue", self.bare_task_queue, "--ready", str(ready)]
+            if self.profile_dir is not None:
+                argv += ["--profile-dir", str(self.profile_dir)]
+                suffix = f"-{index}" if index else ""
+                argv += ["--profile-name", f"worker-{agents}-{self.config.name}{suffix}"]
+            name = "worker" if index == 0 else f"worker-{index}"
+            self._run(name, self._workers, argv, self._env())
+            ready_files.append(ready)
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not ready.exists():
+        while not all(ready.exists() for ready in ready_files):
             self._workers.check_alive()
             if time.monotonic() > deadline:
                 raise StackError("the bench worker did not start polling")
             await asyncio.sleep(0.05)
-        self.worker_pid = int(ready.read_text())
+        self.worker_pids = [int(ready.read_text()) for ready in ready_files]
+        self.worker_pid = self.worker_pids[0]
 
     async def _connect_temporal(self) -> Client:
         deadline = time.monotonic() + STARTUP_TIMEOUT

@@ -21,14 +21,14 @@ from pathlib import Path
 from temporalio.worker import Worker
 
 import worker as prsaga_worker
-from bench.agents import InstantAgents, RealOfflineAgents
+from bench.agents import InstantAgents, LlmAgents, RealOfflineAgents
 from bench.bare import BareReview, noop
 from bench.profiling import ProcessProfiler
 from prsaga.runtime.config import Settings, get_settings
 from prsaga.runtime.logs import configure_logging
 from prsaga.runtime.temporal import connect
 
-AGENTS = {"instant": InstantAgents, "real-offline": RealOfflineAgents}
+AGENTS = {"instant": InstantAgents, "real-offline": RealOfflineAgents, "llm": LlmAgents}
 log = logging.getLogger("bench.worker")
 
 

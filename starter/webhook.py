@@ -465,10 +465,11 @@ async def serve(settings: Settings) -> None:
     require_webhook_secret(settings)  # fail before connecting to Temporal
     # Imported here so that create_app and its tests need no Temporal client module.
     from prsaga.runtime.temporal import connect
+    from starter.recent_deliveries import SubmitOnce
     from starter.temporal import connect_submitter
 
     meter = process_meter(settings)  # serves metrics_address (if set) from now on
-    submit = await connect_submitter(settings)
+    submit = SubmitOnce(await connect_submitter(settings))
     app = create_app(
         settings, submit, ready=TemporalReadiness(lambda: connect(settings)), meter=meter
     )

@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,31 +24,54 @@ from prsaga.schema import DiffRef
 M = TypeVar("M", bound=BaseModel)
 V = TypeVar("V")
 
+DEFAULT_MAX_BYTES = 96 * 1024 * 1024
+"""What a worker's cache of parsed diffs may hold: a 100k-line pull request is about 10 MiB in
+the compact form (``prsaga.review.diff.Hunk``), so a few large ones and many small ones fit."""
+
+
+@runtime_checkable
+class Sized(Protocol):
+    def approx_bytes(self) -> int: ...
+
+
+def approx_bytes(value: object) -> int:
+    """A value's own estimate of its memory, or 0 (then only the count bounds it)."""
+    return value.approx_bytes() if isinstance(value, Sized) else 0
+
 
 class SharedCache(Generic[V]):
-    """The few most recently used immutable values of a worker process, shared by its activity
+    """The most recently used immutable values of a worker process, shared by its activity
     threads: a large pull request's parsed diff is loaded once per process, not once per
-    activity (each copy of a 3,000-file diff costs seconds and hundreds of megabytes).
+    activity (each copy of a 3,000-file diff costs seconds and tens of megabytes).
 
+    Bounded by total size (``max_bytes``, as the values estimate themselves) and by count
+    (``size``): several large pull requests in a row evict each other, many small ones share
+    the space. The most recent value stays even when it alone is larger than ``max_bytes``.
     Concurrent requests for the same key wait for one load. Callers must not mutate values.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._size = size
-        self._values: OrderedDict[Hashable, V] = OrderedDict()
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._values: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
         self._loading: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
+
+    @property
+    def total_bytes(self) -> int:
+        return self._bytes
 
     def get(self, key: Hashable, load: Callable[[], V]) -> V:
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
-                return self._values[key]
+                return self._values[key][0]
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:
             with self._lock:
                 if key in self._values:
-                    return self._values[key]
+                    return self._values[key][0]
             try:
                 value = load()
                 self.put(key, value)
@@ -58,11 +81,16 @@ class SharedCache(Generic[V]):
             return value
 
     def put(self, key: Hashable, value: V) -> None:
+        weight = approx_bytes(value)  # outside the lock: it walks the value
         with self._lock:
-            self._values[key] = value
-            self._values.move_to_end(key)
-            while len(self._values) > self._size:
-                self._values.popitem(last=False)
+            if key in self._values:
+                self._bytes -= self._values.pop(key)[1]
+            self._values[key] = (value, weight)
+            self._bytes += weight
+            while len(self._values) > 1 and (
+                len(self._values) > self._size or self._bytes > self._max_bytes
+            ):
+                self._bytes -= self._values.popitem(last=False)[1][1]
 
 
 class BlobStore:

@@ -7,13 +7,16 @@ delay GitHub asks for) or not (bad token, missing pull request, invalid request)
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 
 import requests
-from github import Github, GithubException
+from github import Auth, Github, GithubException
 from github.NamedUser import NamedUser
 from github.Organization import Organization
 from temporalio.exceptions import ApplicationError
@@ -26,6 +29,23 @@ MAX_RATE_LIMIT_WAIT = timedelta(minutes=15)
 """Longest pause honoured from rate-limit headers; beyond it the retry policy's backoff applies."""
 
 
+MAX_CLIENTS_PER_THREAD = 32
+"""Clients each activity thread keeps (one per API and credentials: installations of one App)."""
+
+
+class _ThreadClients(threading.local):
+    """Each thread's clients, most recently used last. Per thread because a PyGithub client
+    is not thread-safe (its connection object holds the request in flight as attributes), and
+    the activity threads are a fixed pool, so a worker builds a handful of clients, not one
+    (with its session, connection pool and, as an App, its token exchange client) per call."""
+
+    def __init__(self) -> None:
+        self.clients: OrderedDict[Hashable, Github] = OrderedDict()
+
+
+_thread_clients = _ThreadClients()
+
+
 def make_github(
     settings: Settings,
     installation_id: int | None = None,
@@ -36,22 +56,43 @@ def make_github(
 
     It authenticates with the token, or as the GitHub App's installation (``installation_id``
     from the webhook, else the configured one, else the one of ``repo_full_name``); see
-    :func:`prsaga.adapters.github_auth.github_auth`.
+    :func:`prsaga.adapters.github_auth.github_auth`. The calling thread's client for the same
+    API and credentials is reused: an installation's auth is itself cached (one token, which
+    PyGithub refreshes before it expires), so reusing its client keeps refreshing it.
     """
     with github_errors("authenticating to GitHub"):
         auth = github_auth(settings, installation_id, repo_full_name=repo_full_name)
     interval = settings.github_min_request_interval or None
-    return Github(
-        base_url=settings.github_api_url.rstrip("/"),
-        auth=auth,
-        timeout=int(max(1, settings.github_timeout_seconds)),
-        retry=None,
-        user_agent=USER_AGENT,
-        per_page=100,
-        seconds_between_requests=interval,
-        seconds_between_writes=interval,
-        lazy=True,
-    )
+    timeout = int(max(1, settings.github_timeout_seconds))
+    base_url = settings.github_api_url.rstrip("/")
+    key = (base_url, timeout, interval, _credentials_key(auth))
+    clients = _thread_clients.clients
+    client = clients.get(key)
+    if client is None:
+        client = Github(
+            base_url=base_url,
+            auth=auth,
+            timeout=timeout,
+            retry=None,
+            user_agent=USER_AGENT,
+            per_page=100,
+            seconds_between_requests=interval,
+            seconds_between_writes=interval,
+            lazy=True,
+        )
+        clients[key] = client
+        while len(clients) > MAX_CLIENTS_PER_THREAD:
+            clients.popitem(last=False)[1].close()
+    clients.move_to_end(key)
+    return client
+
+
+def _credentials_key(auth: Auth.Auth) -> Hashable:
+    """What identifies the credentials: a digest of a plain token (a fresh ``Auth.Token`` per
+    call), the auth object itself otherwise (``github_auth`` keeps one per installation)."""
+    if isinstance(auth, Auth.Token):
+        return ("token", hashlib.sha256(auth.token.encode()).hexdigest())
+    return ("auth", auth)
 
 
 class OwnIdentity:

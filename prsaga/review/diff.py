@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -86,10 +87,10 @@ class FileStatus(StrEnum):
     UNCHANGED = "unchanged"
 
 
-class DiffLine(BaseModel):
-    """One line of a hunk, numbered on the side(s) it belongs to."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class DiffLine:
+    """One line of a hunk, numbered on the side(s) it belongs to: a view built on demand from
+    the hunk's compact storage (see :class:`Hunk`)."""
 
     kind: LineKind
     old_line: int | None
@@ -102,8 +103,17 @@ class DiffLine(BaseModel):
     """The line ended in ``\\r\\n`` (kept out of ``text``: CRLF files compare like others)."""
 
 
+_MARKER_OF_KIND = {kind: marker for marker, kind in _LINE_KINDS.items()}
+
+
 class Hunk(BaseModel):
-    """One ``@@ -a,b +c,d @@`` block and its lines."""
+    """One ``@@ -a,b +c,d @@`` block and its lines.
+
+    The lines are stored compactly, as two strings per hunk (``kinds`` and ``body``) instead of
+    one object per line: a 100k-line pull request is a few thousand strings in memory and in its
+    stored JSON, not a hundred thousand models. ``lines`` (and :class:`DiffFile`'s line sets)
+    read them; ``Hunk(..., lines=[DiffLine, ...])`` still builds one.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -113,11 +123,86 @@ class Hunk(BaseModel):
     new_count: int
     section: str
     """The text after the second ``@@`` (git's function context); may be empty."""
-    lines: list[DiffLine]
+    kinds: str
+    """One character per line, in order: ``+`` added, ``-`` removed, space for context."""
+    body: str
+    """The lines without their prefix, joined by ``\\n`` (a CRLF line keeps its ``\\r``)."""
     old_no_newline_at_eof: bool = False
     """The old file's last line, shown in this hunk, has no final newline."""
     new_no_newline_at_eof: bool = False
     """The new file's last line, shown in this hunk, has no final newline."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_lines(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "lines" in data:
+            data = dict(data)
+            lines: list[DiffLine] = data.pop("lines")
+            data["kinds"] = "".join(_MARKER_OF_KIND[line.kind] for line in lines)
+            data["body"] = "\n".join(line.text + ("\r" if line.crlf else "") for line in lines)
+        return data
+
+    @model_validator(mode="after")
+    def _one_kind_per_line(self) -> Hunk:
+        if self.kinds.strip(" +-"):
+            raise ValueError(f"hunk line kinds must be ' ', '+' or '-': {self.kinds[:20]!r}")
+        texts = self.body.count("\n") + 1 if self.kinds else 0
+        if texts != len(self.kinds) or (not self.kinds and self.body):
+            raise ValueError(f"hunk has {len(self.kinds)} line kinds but {texts} lines of text")
+        return self
+
+    @property
+    def lines(self) -> list[DiffLine]:
+        """The hunk's lines, numbered (built on each access: prefer the file's line sets)."""
+        return list(self.iter_lines())
+
+    def iter_lines(self) -> Iterator[DiffLine]:
+        if not self.kinds:
+            return
+        old_line, new_line = self.old_start, self.new_start
+        for marker, raw in zip(self.kinds, self.body.split("\n"), strict=True):
+            crlf = raw.endswith("\r")
+            text = raw[:-1] if crlf else raw
+            if marker == "+":
+                yield DiffLine(LineKind.ADDED, None, new_line, text, crlf)
+                new_line += 1
+            elif marker == "-":
+                yield DiffLine(LineKind.REMOVED, old_line, None, text, crlf)
+                old_line += 1
+            else:
+                yield DiffLine(LineKind.CONTEXT, old_line, new_line, text, crlf)
+                old_line, new_line = old_line + 1, new_line + 1
+
+    def new_side(self) -> Iterator[tuple[int, str]]:
+        """(new-file line, text) of the added and context lines, without building line views."""
+        if not self.kinds:
+            return
+        texts = self.body.split("\n")
+        number = self.new_start
+        for marker, raw in zip(self.kinds, texts, strict=True):
+            if marker != "-":
+                yield number, raw.removesuffix("\r")
+                number += 1
+
+    def added_numbers(self) -> Iterator[int]:
+        number = self.new_start
+        for marker in self.kinds:
+            if marker == "+":
+                yield number
+            if marker != "-":
+                number += 1
+
+    def old_numbers(self) -> range:
+        """Old-file lines the hunk shows (removed and context): its whole old range."""
+        return range(self.old_start, self.old_start + self.kinds.count("-") + self.kinds.count(" "))
+
+    def new_numbers(self) -> range:
+        """New-file lines the hunk shows (added and context): its whole new range."""
+        return range(self.new_start, self.new_start + self.kinds.count("+") + self.kinds.count(" "))
+
+    def approx_bytes(self) -> int:
+        """Roughly what the hunk holds in memory (its strings and the model around them)."""
+        return len(self.body) + len(self.kinds) + len(self.section) + 400
 
 
 class DiffFile(BaseModel):
@@ -155,33 +240,28 @@ class DiffFile(BaseModel):
 
     def added_lines(self) -> frozenset[int]:
         """New-file line numbers of the added lines."""
-        return frozenset(
-            line.new_line
-            for hunk in self.hunks
-            for line in hunk.lines
-            if line.kind is LineKind.ADDED and line.new_line is not None
-        )
+        return frozenset(number for hunk in self.hunks for number in hunk.added_numbers())
 
     def commentable_lines(self) -> frozenset[int]:
         """New-file lines GitHub accepts a ``side: "RIGHT"`` comment on: added and context."""
-        return frozenset(line.new_line for line in self._lines() if line.new_line is not None)
+        return frozenset(number for hunk in self.hunks for number in hunk.new_numbers())
 
     def commentable_old_lines(self) -> frozenset[int]:
         """Old-file lines GitHub accepts a ``side: "LEFT"`` comment on: removed and context."""
-        return frozenset(line.old_line for line in self._lines() if line.old_line is not None)
+        return frozenset(number for hunk in self.hunks for number in hunk.old_numbers())
 
     def new_line_text(self, line: int) -> str | None:
         """Text of new-file line ``line`` if the diff shows it (added or context), else ``None``."""
         for hunk in self.hunks:
-            if hunk.new_start <= line < hunk.new_start + hunk.new_count:
-                for diff_line in hunk.lines:
-                    if diff_line.new_line == line:
-                        return diff_line.text
+            if line in hunk.new_numbers():
+                for number, text in hunk.new_side():
+                    if number == line:
+                        return text
         return None
 
-    def _lines(self) -> Iterator[DiffLine]:
-        for hunk in self.hunks:
-            yield from hunk.lines
+    def approx_bytes(self) -> int:
+        """Roughly what the file holds in memory."""
+        return len(self.path) + 600 + sum(hunk.approx_bytes() for hunk in self.hunks)
 
 
 # --- public entry points ---------------------------------------------------------------------
@@ -269,8 +349,8 @@ def _parse_hunk(lines: list[str], index: int, path: str) -> tuple[Hunk, int]:
             raise DiffParseError(path, header_number, f"{side} range starts at line 0: {header!r}")
     section = match[5].removeprefix(" ")
 
-    body: list[DiffLine] = []
-    old_line, new_line = old_start, new_start
+    kinds: list[str] = []
+    texts: list[str] = []
     old_left, new_left = old_count, new_count
     old_eof = new_eof = False
     index += 1
@@ -279,10 +359,10 @@ def _parse_hunk(lines: list[str], index: int, path: str) -> tuple[Hunk, int]:
         tag = raw[:1] if raw is not None else ""
         if tag == "\\":
             # "\ No newline at end of file" belongs to the line just before it.
-            if not body:
+            if not kinds:
                 raise DiffParseError(path, index + 1, "'\\' marker before any line of the hunk")
-            old_eof = old_eof or body[-1].old_line is not None
-            new_eof = new_eof or body[-1].new_line is not None
+            old_eof = old_eof or kinds[-1] != "+"
+            new_eof = new_eof or kinds[-1] != "-"
             index += 1
             continue
         if not old_left and not new_left:
@@ -296,26 +376,17 @@ def _parse_hunk(lines: list[str], index: int, path: str) -> tuple[Hunk, int]:
                 f"line(s), found {found}"
                 + (" (an empty context line must be a single space)" if raw == "" else ""),
             )
-        kind = _LINE_KINDS[tag]
-        on_old, on_new = kind is not LineKind.ADDED, kind is not LineKind.REMOVED
+        on_old, on_new = tag != "+", tag != "-"
         if (on_old and not old_left) or (on_new and not new_left):
-            raise _overflow(path, index, header, kind)
+            raise _overflow(path, index, header, _LINE_KINDS[tag])
         if (on_old and old_eof) or (on_new and new_eof):
             raise _after_eof(path, index)
-        crlf = raw.endswith("\r")
-        body.append(
-            DiffLine(
-                kind=kind,
-                old_line=old_line if on_old else None,
-                new_line=new_line if on_new else None,
-                text=raw[1:-1] if crlf else raw[1:],
-                crlf=crlf,
-            )
-        )
+        kinds.append(tag)
+        texts.append(raw[1:])
         if on_old:
-            old_line, old_left = old_line + 1, old_left - 1
+            old_left -= 1
         if on_new:
-            new_line, new_left = new_line + 1, new_left - 1
+            new_left -= 1
         index += 1
 
     hunk = Hunk(
@@ -324,7 +395,8 @@ def _parse_hunk(lines: list[str], index: int, path: str) -> tuple[Hunk, int]:
         new_start=new_start,
         new_count=new_count,
         section=section,
-        lines=body,
+        kinds="".join(kinds),
+        body="\n".join(texts),
         old_no_newline_at_eof=old_eof,
         new_no_newline_at_eof=new_eof,
     )
@@ -378,8 +450,8 @@ def _count(item: Mapping[str, Any], key: str, path: str) -> int:
 
 
 def _warn_on_count_mismatch(path: str, hunks: list[Hunk], additions: int, deletions: int) -> None:
-    added = sum(line.kind is LineKind.ADDED for hunk in hunks for line in hunk.lines)
-    removed = sum(line.kind is LineKind.REMOVED for hunk in hunks for line in hunk.lines)
+    added = sum(hunk.kinds.count("+") for hunk in hunks)
+    removed = sum(hunk.kinds.count("-") for hunk in hunks)
     if (added, removed) != (additions, deletions):
         # GitHub's counts are kept (they are what GitHub shows); the hunks stay the truth for lines.
         logger.warning(
@@ -408,6 +480,10 @@ class ParsedPullRequest(BaseModel):
 
     def files_by_path(self) -> dict[str, DiffFile]:
         return {f.path: f for f in self.files}
+
+    def approx_bytes(self) -> int:
+        """Roughly what the parsed diff holds in memory (the worker's cache is bounded by it)."""
+        return len(self.body) + len(self.title) + sum(f.approx_bytes() for f in self.files)
 
     def analyzable_files(self) -> list[DiffFile]:
         """Files present at the head, in a fixed order so that batches are stable across retries."""

@@ -77,3 +77,43 @@ def test_each_workers_parsed_diffs_keep_their_own_memory_over_the_store(tmp_path
     with pytest.raises(ApplicationError) as refused:  # neither memory nor store: GitHub then
         ParsedDiffs(settings).load(parsed.ref)
     assert refused.value.type == "GitHubNotConfigured"
+
+
+class Blob:
+    """A value that knows its size, like a parsed diff."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def approx_bytes(self) -> int:
+        return self.size
+
+
+def test_the_cache_is_bounded_by_total_size_not_only_by_count():
+    cache: SharedCache[Blob] = SharedCache(size=100, max_bytes=1_000)
+    for key in range(10):
+        cache.put(f"small-{key}", Blob(50))
+    assert cache.total_bytes == 500
+    cache.put("large", Blob(800))  # evicts the oldest small ones until the total fits
+    assert cache.total_bytes <= 1_000
+    assert cache.get("large", lambda: Blob(0)).size == 800
+    assert cache.get("small-9", lambda: Blob(0)).size == 50
+    assert cache.get("small-0", lambda: Blob(0)).size == 0  # evicted, so loaded again
+
+
+def test_a_value_larger_than_the_budget_is_kept_alone():
+    cache: SharedCache[Blob] = SharedCache(size=100, max_bytes=1_000)
+    cache.put("small", Blob(10))
+    huge = cache.get("huge", lambda: Blob(5_000))
+    assert cache.total_bytes == 5_000
+    assert cache.get("huge", lambda: Blob(0)) is huge
+    cache.put("next", Blob(10))  # the huge one goes as soon as something newer arrives
+    assert cache.total_bytes == 10
+
+
+def test_replacing_a_key_does_not_count_it_twice():
+    cache: SharedCache[Blob] = SharedCache(size=100, max_bytes=1_000)
+    cache.put("k", Blob(600))
+    cache.put("k", Blob(600))
+    assert cache.total_bytes == 600
+    assert cache.get("k", lambda: Blob(0)).size == 600

@@ -16,7 +16,7 @@ import pytest
 from tests.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
-SMOKE_TIMEOUT_SECONDS = 180
+SMOKE_TIMEOUT_SECONDS = 300
 
 
 def _positive(summary: dict[str, Any]) -> None:
@@ -81,8 +81,21 @@ def test_quick_bench_reports_every_measure(quick_run: tuple[dict[str, Any], str]
     assert set(pragmas) == {"default", "wal-off"}
     assert all(p["bare_per_s"] > 0 and p["prsaga_per_s"] > 0 for p in pragmas.values())
 
+    model = results["model"]
+    assert model["reviews"] == 2 and model["reviews_with_model_calls"] >= 1
+    assert model["wall_over_critical_p50"] > 1  # the model's delay is part of the wall time
+    assert model["input_tokens_per_review"] > 0 and model["cost_usd_per_review"] > 0
+    assert all(item["only_the_pushed_file"] for item in model["incremental"])
+
+    runs = results["backlog"]["runs"]
+    assert [run["workers"] for run in runs] == [1, 2]
+    for run in runs:
+        assert run["completed"] == run["pull_requests"] == 12 and run["timed_out"] == 0
+        assert len(run["worker_peak_rss_mib"]) == run["workers"]
+        assert sum(piece["activities"] for piece in run["drain"]) > 0
+
     assert {goal["goal"] for goal in results["goals"]} >= {
         "overhead: e2e p50 vs bare Temporal",
         "burst (distinct): lost reviews",
     }
-    assert "## Goals" in page and "## Webhook burst" in page
+    assert "## Goals" in page and "## Webhook burst" in page and "## Backlog" in page

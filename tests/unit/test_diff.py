@@ -12,6 +12,7 @@ from prsaga.review.diff import (
     DiffFile,
     DiffParseError,
     FileStatus,
+    Hunk,
     LineKind,
     diff_file_from_github,
     parse_patch,
@@ -508,3 +509,43 @@ def test_whole_diff_with_crlf_line_ends() -> None:
     assert crlf.hunks[0].section == plain.hunks[0].section
     assert crlf.new_line_text(239) == plain.new_line_text(239)
     assert crlf.commentable_lines() == plain.commentable_lines()
+
+
+# --- the compact form: two strings per hunk, line views on demand ----------------------------
+
+
+@pytest.mark.parametrize("entry", [e for e in MANIFEST if "files" in e], ids=lambda e: e["id"])
+def test_hunks_rebuilt_from_their_line_views_are_equal(entry: dict[str, Any]) -> None:
+    for diff_file in diff_of(entry["id"]):
+        for hunk in diff_file.hunks:
+            fields = hunk.model_dump(exclude={"kinds", "body"})
+            assert Hunk(**fields, lines=hunk.lines) == hunk
+            new_side = [(ln.new_line, ln.text) for ln in hunk.lines if ln.new_line is not None]
+            assert list(hunk.new_side()) == new_side
+
+
+def test_line_sets_match_the_line_views() -> None:
+    for diff_file in diff_of("12-very-large-diff"):
+        lines = [ln for hunk in diff_file.hunks for ln in hunk.lines]
+        added = {ln.new_line for ln in lines if ln.kind is LineKind.ADDED}
+        assert diff_file.added_lines() == added
+        assert diff_file.commentable_lines() == {ln.new_line for ln in lines if ln.new_line}
+        assert diff_file.commentable_old_lines() == {ln.old_line for ln in lines if ln.old_line}
+        for line in lines[:50]:
+            if line.new_line is not None:
+                assert diff_file.new_line_text(line.new_line) == line.text
+
+
+def test_a_hunk_whose_kinds_and_texts_disagree_is_refused() -> None:
+    fields = {"old_start": 1, "old_count": 1, "new_start": 1, "new_count": 2, "section": ""}
+    with pytest.raises(ValueError, match="2 line kinds but 1 lines"):
+        Hunk(**fields, kinds=" +", body="only one line")
+    with pytest.raises(ValueError, match="must be"):
+        Hunk(**fields, kinds=" x", body="a\nb")
+
+
+def test_a_parsed_diff_estimates_its_memory_from_its_text() -> None:
+    files = diff_of("12-very-large-diff")
+    text = sum(len(hunk.body) for diff_file in files for hunk in diff_file.hunks)
+    estimate = sum(diff_file.approx_bytes() for diff_file in files)
+    assert text < estimate < text * 2

@@ -43,6 +43,7 @@ from prsaga.local.llm_fake.app import (
     build_app,
     review,
 )
+from prsaga.local.llm_fake.latency import Latency
 from prsaga.local.serving import serve_app_in_thread
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "DelayReply",
     "ErrorReply",
     "FakeMessages",
+    "Latency",
     "RawReply",
     "RecordedRequest",
     "Reply",
@@ -68,12 +70,15 @@ class FakeMessages:
         api_key: The only ``x-api-key`` the server accepts.
         min_cache_tokens: Shortest prefix (in tokens) that prompt caching stores; the real API's
             minimum is 1024 or more depending on the model. 0 caches every marked prefix.
+        latency: Answer after a delay in proportion to the tokens (``None``: at once).
     """
 
-    def __init__(self, api_key: str, *, min_cache_tokens: int = 0) -> None:
+    def __init__(
+        self, api_key: str, *, min_cache_tokens: int = 0, latency: Latency | None = None
+    ) -> None:
         if not api_key:
             raise ValueError("the local Messages API server needs a key to check requests against")
-        self._state = ServerState(min_cache_tokens=min_cache_tokens)
+        self._state = ServerState(min_cache_tokens=min_cache_tokens, latency=latency)
         self.app: Starlette = build_app(self._state, api_key)
 
     def __repr__(self) -> str:

@@ -13,7 +13,7 @@ import sys
 
 import uvicorn
 
-from prsaga.local.llm_fake import FakeMessages
+from prsaga.local.llm_fake import FakeMessages, Latency
 
 logger = logging.getLogger("prsaga.local.llm_fake")
 
@@ -34,6 +34,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="shortest prompt prefix (tokens) that prompt caching stores",
     )
+    parser.add_argument(
+        "--latency",
+        type=Latency.parse,
+        help="answer after a delay in proportion to the tokens: 'default', or terms like "
+        "'first=0.6,input=8000,cached=80000,output=60,scale=0.25' (seconds, tokens per second)",
+    )
     parser.add_argument("--log-level", default="info")
     return parser.parse_args(argv)
 
@@ -45,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if not key:
         logger.error("set %s to the key the server should accept", " or ".join(KEY_VARIABLES))
         return 2
-    fake = FakeMessages(key, min_cache_tokens=args.min_cache_tokens)
+    fake = FakeMessages(key, min_cache_tokens=args.min_cache_tokens, latency=args.latency)
     logger.info("Messages API on http://%s:%d/v1/messages", args.host, args.port)
     uvicorn.run(fake.app, host=args.host, port=args.port, log_level=args.log_level.lower())
     return 0

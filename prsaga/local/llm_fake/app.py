@@ -28,6 +28,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from prsaga.local.llm_fake.latency import Latency
+
 API_VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
 SAMPLING_REMOVED_IN = "2026-10-21"
 """From this API version on, ``temperature``, ``top_p`` and ``top_k`` are rejected, and so are
@@ -151,7 +153,9 @@ class RecordedRequest:
 class ServerState:
     """Mutable state shared by the server thread and the test (guarded by a lock)."""
 
-    def __init__(self, min_cache_tokens: int) -> None:
+    def __init__(self, min_cache_tokens: int, latency: Latency | None = None) -> None:
+        self.latency = latency
+        """Answers wait in proportion to their tokens (``None``: at once)."""
         self.lock = threading.Lock()
         self.script: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
@@ -303,6 +307,8 @@ async def _answer(
         "stop_sequence": None,
         "usage": _usage(state, body, content),
     }
+    if state.latency is not None:
+        await _sleep_unless_disconnected(request, state.latency.seconds(message["usage"]))
     return JSONResponse(message, headers={"request-id": request_id})
 
 
