@@ -16,11 +16,12 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from prsaga.adapters.claude import estimate_cost_usd
 from prsaga.adapters.diffstore import BlobStore, SharedCache
 from prsaga.adapters.github_client import github_errors, make_github
+from prsaga.adapters.llm.prices import estimate_cost_usd
 from prsaga.review.chunking import Chunk, chunk_files
 from prsaga.review.diff import ParsedPullRequest
+from prsaga.review.models import ModelSpec, chain_for
 from prsaga.review.repo_config import load_repo_config
 from prsaga.review.routing import PullRequestFacts, apply_budget, route
 from prsaga.runtime.config import Settings, server_repo_config
@@ -33,6 +34,9 @@ MAX_CONFIG_ERROR_CHARS = 4_000
 REQUEST_OVERHEAD_TOKENS = 3_000
 """Per Claude request beyond the diff: the system prompt, the pull request's context and the
 answer (a rough allowance so that the budget is not spent on diffs alone)."""
+VERIFICATION_TOKENS = 4_000
+"""Per verification: the prompt, the pull request's context, the code around the finding and
+the answer (a rough allowance, like ``REQUEST_OVERHEAD_TOKENS``)."""
 
 
 class StoredPlan(BaseModel):
@@ -43,6 +47,8 @@ class StoredPlan(BaseModel):
     """Paths per offline batch."""
     chunks: dict[str, list[Chunk]]
     """Claude specialist -> its chunks."""
+    models: dict[str, list[ModelSpec]] = {}
+    """Model agent (each specialist, ``verifier``) -> its fallback chain."""
 
 
 PLANS: SharedCache[StoredPlan] = SharedCache(size=8)
@@ -128,7 +134,7 @@ def build_plan(
     facts = PullRequestFacts.from_diff(
         files, action="review", labels=input.labels, author=parsed.author
     )
-    routing = route(facts, config, llm_available=settings.anthropic_api_key is not None)
+    routing = route(facts, config, llm_available=settings.llm_configured())
     notes.extend(_skipped_notes(routing.skipped_files))
 
     batch = settings.analyze_batch_files
@@ -141,7 +147,16 @@ def build_plan(
         name: chunk_files([by_path[p] for p in routing.paths_for(name)], settings.llm_batch_tokens)
         for name in routing.specialists
     }
-    per_token = estimate_cost_usd(settings.anthropic_model, MILLION_INPUT_TOKENS) / 1e6
+    configured = {**settings.llm_models, **config.models}
+    default = [ModelSpec(provider="anthropic", model=settings.anthropic_model)]
+    models = {
+        agent: chain_for(agent, configured, default) for agent in [*routing.specialists, "verifier"]
+    }
+    # The dearest first model prices the budget: an estimate that errs on the safe side.
+    per_token = max(
+        estimate_cost_usd(chain[0].provider, chain[0].model, MILLION_INPUT_TOKENS) / 1e6
+        for chain in models.values()
+    )
     chunks, budget_notes = apply_budget(
         chunks,
         config.budget.tokens,
@@ -150,6 +165,18 @@ def build_plan(
         overhead_tokens=REQUEST_OVERHEAD_TOKENS,
     )
     notes.extend(budget_notes)
+    # Verification gets what the specialists leave of the budget.
+    spent = sum(c.tokens + REQUEST_OVERHEAD_TOKENS for kept in chunks.values() for c in kept)
+    left_tokens = max(0, config.budget.tokens - spent)
+    left_usd = max(0.0, config.budget.usd - spent * per_token)
+    affordable = min(
+        left_tokens // VERIFICATION_TOKENS,
+        int(left_usd / (VERIFICATION_TOKENS * per_token)) if per_token > 0 else left_tokens,
+    )
+    verify = settings.verify_findings and any(chunks.values())
+    threshold = (
+        settings.verify_threshold if config.verify_threshold is None else config.verify_threshold
+    )
 
     summary = ReviewPlan(
         input=input,
@@ -173,8 +200,12 @@ def build_plan(
         ),
         llm_parallelism=settings.llm_max_parallel_batches,
         llm_task_queue=settings.llm_task_queue,
+        verify_threshold=threshold if verify else None,
+        verify_max_findings=min(settings.verify_max_findings, affordable) if verify else 0,
     )
-    return StoredPlan(summary=summary, offline_batches=offline_batches, chunks=chunks)
+    return StoredPlan(
+        summary=summary, offline_batches=offline_batches, chunks=chunks, models=models
+    )
 
 
 def load_plan(settings: Settings, input: PlanInput) -> tuple[StoredPlan, ParsedPullRequest]:

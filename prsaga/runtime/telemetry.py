@@ -15,6 +15,8 @@ metric                          recorded by                    meter
                                 findings of a posted review)
 ``prsaga_llm_tokens``,          `record_llm_usage` (activity,  ``activity.metric_meter()``
 ``prsaga_llm_cost_usd``         after each Messages call)
+``prsaga_llm_circuit_transitions`` `record_circuit_transition`  `process_meter` (worker)
+``prsaga_findings_verified``    `record_verification` (activity) ``activity.metric_meter()``
 ==============================  =============================  ==================================
 
 ``workflow.metric_meter()`` records nothing while a workflow replays, so a workflow counts each
@@ -57,6 +59,8 @@ from temporalio.service import RPCError
 from prsaga.runtime.config import Settings
 from prsaga.schema import TokenUsage
 from prsaga.schema.metrics import (
+    FINDINGS_VERIFIED,
+    LLM_CIRCUIT_TRANSITIONS,
     LLM_COST_USD,
     LLM_TOKENS,
     REVIEW_LATENCY,
@@ -167,6 +171,21 @@ def record_llm_usage(meter: MetricMeter, agent: str, usage: TokenUsage, cost_usd
     meter.create_histogram_float(
         LLM_COST_USD, "Estimated cost of Claude calls in US dollars, by agent", "USD"
     ).record(max(cost_usd, 0.0), {"agent": agent})
+
+
+def record_circuit_transition(meter: MetricMeter, provider: str, state: str) -> None:
+    """Count a provider's circuit breaker moving to ``state`` (``open``, ``half_open``,
+    ``closed``): ``prsaga_llm_circuit_transitions{provider, state}``."""
+    meter.create_counter(
+        LLM_CIRCUIT_TRANSITIONS, "Circuit breaker state changes of model providers"
+    ).add(1, {"provider": provider, "state": state})
+
+
+def record_verification(meter: MetricMeter, kept: bool) -> None:
+    """Count one model finding the verifier judged: ``prsaga_findings_verified{verdict}``."""
+    meter.create_counter(FINDINGS_VERIFIED, "Model findings judged by the verifier").add(
+        1, {"verdict": "kept" if kept else "dropped"}
+    )
 
 
 # --- Tracing

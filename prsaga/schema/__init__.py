@@ -24,11 +24,13 @@ from prsaga.schema.activities import (
     ReviewPolicy,
     SpecialistInput,
     StatusState,
+    VerifyInput,
     WithdrawReviewInput,
 )
 from prsaga.schema.findings import (
     MAX_ALSO_ON_LINES,
     MAX_FINDINGS,
+    MAX_VERIFY_REASON_CHARS,
     AgentReport,
     AgentSummary,
     Finding,
@@ -36,6 +38,7 @@ from prsaga.schema.findings import (
     SkippedFile,
     TokenUsage,
     ToolRun,
+    Verification,
 )
 from prsaga.schema.pull_request import (
     MAX_REASON_CHARS,
@@ -67,6 +70,7 @@ from prsaga.schema.workflow import (
 __all__ = [
     "MAX_ALSO_ON_LINES",
     "MAX_FINDINGS",
+    "MAX_VERIFY_REASON_CHARS",
     "MAX_REASON_CHARS",
     "MAX_REPLY_CHARS",
     "MAX_STATUS_SUMMARY",
@@ -106,6 +110,8 @@ __all__ = [
     "SpecialistInput",
     "StatusState",
     "TokenUsage",
+    "Verification",
+    "VerifyInput",
     "ToolRun",
     "WaitForReviewInput",
     "WithdrawReviewInput",
