@@ -24,6 +24,7 @@ Or from a shell: ``python -m prsaga.local.llm_fake --port 8766`` (the key from
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -80,16 +81,20 @@ class FakeMessages:
         # Never the key.
         return f"FakeMessages(requests={len(self.requests)})"
 
-    def script(self, *replies: Reply) -> None:
-        """Queue replies for the next valid requests, in order; then the reviewer answers again."""
+    def script(self, *replies: Reply, tool: str | None = None) -> None:
+        """Queue replies for the next valid requests (that offer ``tool``, when given), in
+        order; then the default answers again (the reviewer, the verifier, the judge)."""
         with self._state.lock:
-            self._state.script.extend(replies)
+            if tool is None:
+                self._state.script.extend(replies)
+            else:
+                self._state.tool_scripts.setdefault(tool, deque()).extend(replies)
 
     @property
     def pending(self) -> int:
         """Scripted replies not used yet."""
         with self._state.lock:
-            return len(self._state.script)
+            return len(self._state.script) + sum(map(len, self._state.tool_scripts.values()))
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -101,6 +106,7 @@ class FakeMessages:
         """Forget the script, the recorded requests and the prompt cache."""
         with self._state.lock:
             self._state.script.clear()
+            self._state.tool_scripts.clear()
             self._state.requests.clear()
             self._state.cache.clear()
 

@@ -155,6 +155,8 @@ class ServerState:
     def __init__(self, min_cache_tokens: int) -> None:
         self.lock = threading.Lock()
         self.script: deque[Reply] = deque()
+        self.tool_scripts: dict[str, deque[Reply]] = {}
+        """Replies for the next requests that offer a given tool (before ``script``)."""
         self.requests: list[RecordedRequest] = []
         self.cache: set[str] = set()
         self.min_cache_tokens = min_cache_tokens
@@ -165,8 +167,11 @@ class ServerState:
             self._counter += 1
             return f"{prefix}_fake{self._counter:018d}"
 
-    def pop_script(self) -> Reply | None:
+    def pop_script(self, tools: set[Any]) -> Reply | None:
         with self.lock:
+            for tool in sorted(t for t in tools if isinstance(t, str)):
+                if self.tool_scripts.get(tool):
+                    return self.tool_scripts[tool].popleft()
             return self.script.popleft() if self.script else None
 
     def record(self, request: RecordedRequest) -> None:
@@ -275,7 +280,9 @@ async def _answer(
     if problem is not None:
         return _error(400, problem, request_id)
 
-    reply = state.pop_script()
+    reply = state.pop_script(
+        {tool.get("name") for tool in body.get("tools") or [] if isinstance(tool, dict)}
+    )
     while isinstance(reply, DelayReply):
         await sleep_unless_disconnected(request, reply.seconds)
         reply = reply.then

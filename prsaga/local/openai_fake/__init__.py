@@ -21,6 +21,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -80,10 +81,16 @@ class FakeChatCompletions:
     def __repr__(self) -> str:
         return f"FakeChatCompletions(requests={len(self.requests)})"
 
-    def script(self, *replies: Reply) -> None:
-        """Queue replies for the next valid requests, in order; then the default answers."""
+    def script(self, *replies: Reply, tool: str | None = None) -> None:
+        """Queue replies for the next valid requests (that offer ``tool``, when given), in
+        order; then the default answers."""
         with self._state.lock:
-            self._state.script.extend(replies)
+            queue = (
+                self._state.script
+                if tool is None
+                else self._state.tool_scripts.setdefault(tool, deque())
+            )
+            queue.extend(replies)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -93,6 +100,7 @@ class FakeChatCompletions:
     def reset(self) -> None:
         with self._state.lock:
             self._state.script.clear()
+            self._state.tool_scripts.clear()
             self._state.requests.clear()
 
 
@@ -160,7 +168,7 @@ async def _answer(
     if problem is not None:
         return _error(400, problem)
 
-    reply = state.pop_script()
+    reply = state.pop_script(_tool_names(body))
     while isinstance(reply, DelayReply):
         await sleep_unless_disconnected(request, reply.seconds)
         reply = reply.then
@@ -176,11 +184,7 @@ async def _answer(
     elif isinstance(reply, TextReply):
         message["content"], finish = reply.text, "stop"
     else:
-        names = {
-            tool.get("function", {}).get("name")
-            for tool in body.get("tools") or []
-            if isinstance(tool, dict)
-        }
+        names = _tool_names(body)
         system = [m["content"] for m in body["messages"] if m["role"] in ("system", "developer")]
         users = [m["content"] for m in body["messages"] if m["role"] == "user"]
         call = default_tool_call(names, _texts(system), _texts(users))
@@ -205,6 +209,14 @@ async def _answer(
             },
         }
     )
+
+
+def _tool_names(body: dict[str, Any]) -> set[Any]:
+    return {
+        tool.get("function", {}).get("name")
+        for tool in body.get("tools") or []
+        if isinstance(tool, dict)
+    }
 
 
 def _texts(contents: list[Any]) -> list[str]:
