@@ -185,6 +185,34 @@ async def test_findings_the_verifier_refutes_are_not_posted_and_the_record_says_
     assert "verifier" in review["body"]
 
 
+async def test_a_provider_that_is_down_is_skipped_fast_and_the_review_says_so(
+    temporal_client, github, tmp_path, messages_api
+):
+    fake, url = messages_api
+    fake.script(ErrorReply(500, "the provider is down"))
+    settings = claude_settings(url) | {
+        "llm_circuit_failures": 1,
+        "llm_circuit_cooldown_seconds": 3600,
+        "llm_max_parallel_batches": 1,
+    }
+    async with running_harness(temporal_client, github, tmp_path, **settings) as h:
+        await h.deliver(h.pr.webhook_payload)
+        state = await settle(h)
+        reports = await agent_reports(h)
+
+    assert state.step == ReviewStep.COMPLETED
+    [review] = reviews(h)
+    claude = [r for r in reports if r.agent.startswith("claude-")]
+    assert claude == []  # no specialist got an answer: each one's record is the skip below
+    skipped = [line for line in review["body"].splitlines() if line.startswith("| claude-")]
+    assert len(skipped) >= 3
+    assert all("circuit breaker of provider 'anthropic' is open" in line for line in skipped)
+    assert all("the provider is down" in line for line in skipped)
+    # One call reached the provider; after it the circuit was open and nothing waited on it.
+    assert [r.status for r in fake.requests] == [500]
+    assert any("`ruff`" in c["body"] for c in review["comments"])
+
+
 async def test_a_label_adds_its_specialist_without_repeating_earlier_comments(
     temporal_client, github, tmp_path, messages_api
 ):
