@@ -735,22 +735,25 @@ def verify(texts: list[str]) -> dict[str, Any]:
     return {"verdict": "refuted", "confidence": 90, "reason": "the quoted code is not there"}
 
 
-_WORD = re.compile(r"[a-z_][a-z0-9_]{2,}")
+_WORD = re.compile(r"[a-z_][a-z0-9_]{3,}")
 
 
 def judge(texts: list[str]) -> dict[str, Any]:
-    """The local judge: a candidate matches the golden comments it shares at least a third of
-    its words with (a stand-in that exercises the plumbing, not a judgement)."""
+    """The local judge: a candidate matches the golden comments that share at least a third of
+    their words (four letters or more) with its title and comment (a stand-in that exercises
+    the plumbing, not a judgement)."""
     candidates, goldens = fenced(texts, "candidate"), fenced(texts, "golden")
-    words = set(_WORD.findall(candidates[0].lower())) if candidates else set()
     try:
+        claim = json.loads(candidates[0]) if candidates else {}
         golden = json.loads(goldens[0]) if goldens else []
     except json.JSONDecodeError:
-        golden = []
+        claim, golden = {}, []
+    said = f"{claim.get('title', '')} {claim.get('comment', '')}" if isinstance(claim, dict) else ""
+    words = set(_WORD.findall(said.lower()))
     matches = []
-    for index, comment in enumerate(golden):
+    for index, comment in enumerate(golden if isinstance(golden, list) else []):
         other = set(_WORD.findall(str(comment).lower()))
-        if words and other and len(words & other) / min(len(words), len(other)) >= 1 / 3:
+        if words and other and len(words & other) / len(other) >= 1 / 3:
             matches.append(index)
     return {"matches": matches, "reason": "word overlap"}
 
