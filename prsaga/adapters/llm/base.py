@@ -123,33 +123,29 @@ def structured_call(
     """
     request = provider.start(model, max_tokens, prompt, tool)
     usage = TokenUsage()
+    value: M | None = None
     problem = "no answer"
     attempts = 0
-    while attempts < MAX_ATTEMPTS:
+    while value is None and attempts < MAX_ATTEMPTS:
         attempts += 1
         reply = provider.send(request)
         usage += reply.usage
         value, problem = _read(reply, tool)
-        if value is not None:
-            return Structured(
-                value=value,
-                usage=usage,
-                cost_usd=estimate_cost_usd(provider.name, model, usage),
-                attempts=attempts,
-                provider=provider.name,
-                model=model,
-            )
-        request = provider.correct(
-            request, reply, tool.retry_note.format(problem=problem, tool=tool.name)
-        )
+        if value is None:
+            note = tool.retry_note.format(problem=problem, tool=tool.name)
+            request = provider.correct(request, reply, note)
     return Structured(
-        value=None,
+        value=value,
         usage=usage,
         cost_usd=estimate_cost_usd(provider.name, model, usage),
         attempts=attempts,
         provider=provider.name,
         model=model,
-        problem=truncate(f"no valid {tool.name} call after {attempts} answers: {problem}", 2000),
+        problem=(
+            None
+            if value is not None
+            else truncate(f"no valid {tool.name} call after {attempts} answers: {problem}", 2000)
+        ),
     )
 
 

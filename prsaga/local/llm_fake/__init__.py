@@ -24,7 +24,6 @@ Or from a shell: ``python -m prsaga.local.llm_fake --port 8766`` (the key from
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,6 +37,7 @@ from prsaga.local.llm_fake.app import (
     RawReply,
     RecordedRequest,
     Reply,
+    ScriptedServer,
     ServerState,
     TextReply,
     ToolUseReply,
@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 
-class FakeMessages:
+class FakeMessages(ScriptedServer):
     """The server's state and its ASGI application (``app``).
 
     Args:
@@ -76,39 +76,6 @@ class FakeMessages:
             raise ValueError("the local Messages API server needs a key to check requests against")
         self._state = ServerState(min_cache_tokens=min_cache_tokens)
         self.app: Starlette = build_app(self._state, api_key)
-
-    def __repr__(self) -> str:
-        # Never the key.
-        return f"FakeMessages(requests={len(self.requests)})"
-
-    def script(self, *replies: Reply, tool: str | None = None) -> None:
-        """Queue replies for the next valid requests (that offer ``tool``, when given), in
-        order; then the default answers again (the reviewer, the verifier, the judge)."""
-        with self._state.lock:
-            if tool is None:
-                self._state.script.extend(replies)
-            else:
-                self._state.tool_scripts.setdefault(tool, deque()).extend(replies)
-
-    @property
-    def pending(self) -> int:
-        """Scripted replies not used yet."""
-        with self._state.lock:
-            return len(self._state.script) + sum(map(len, self._state.tool_scripts.values()))
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received so far (headers without the key), oldest first."""
-        with self._state.lock:
-            return list(self._state.requests)
-
-    def reset(self) -> None:
-        """Forget the script, the recorded requests and the prompt cache."""
-        with self._state.lock:
-            self._state.script.clear()
-            self._state.tool_scripts.clear()
-            self._state.requests.clear()
-            self._state.cache.clear()
 
 
 @contextmanager

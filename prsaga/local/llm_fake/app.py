@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -179,7 +179,78 @@ class ServerState:
             self.requests.append(request)
 
 
+class ScriptedServer:
+    """What the tests do with a local model server: script its replies, read its requests."""
+
+    _state: ServerState
+
+    def __repr__(self) -> str:
+        # Never the key.
+        return f"{type(self).__name__}(requests={len(self.requests)})"
+
+    def script(self, *replies: Reply, tool: str | None = None) -> None:
+        """Queue replies for the next valid requests (that offer ``tool``, when given), in
+        order; then the default answers again (the reviewer, the verifier, the judge)."""
+        with self._state.lock:
+            if tool is None:
+                self._state.script.extend(replies)
+            else:
+                self._state.tool_scripts.setdefault(tool, deque()).extend(replies)
+
+    @property
+    def pending(self) -> int:
+        """Scripted replies not used yet."""
+        with self._state.lock:
+            return len(self._state.script) + sum(map(len, self._state.tool_scripts.values()))
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far (headers without credentials), oldest first."""
+        with self._state.lock:
+            return list(self._state.requests)
+
+    def reset(self) -> None:
+        """Forget the script, the recorded requests and the prompt cache."""
+        with self._state.lock:
+            self._state.script.clear()
+            self._state.tool_scripts.clear()
+            self._state.requests.clear()
+            self._state.cache.clear()
+
+
 # --- the application ----------------------------------------------------------------------------
+
+
+CREDENTIAL_HEADERS = frozenset({"x-api-key", "api-key", "authorization"})
+
+
+async def recorded(
+    state: ServerState,
+    request: Request,
+    raw: bytes,
+    answer: Callable[[Any], Awaitable[Response]],
+) -> Response:
+    """``answer`` to the request's parsed JSON body (``None`` if it is not JSON), recorded in
+    ``state`` with its headers (credentials left out) and status."""
+    try:
+        body: Any = json.loads(raw) if raw else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = None
+    response = await answer(body)
+    state.record(
+        RecordedRequest(
+            method=request.method,
+            path=request.url.path,
+            headers={
+                name: value
+                for name, value in request.headers.items()
+                if name not in CREDENTIAL_HEADERS
+            },
+            body=body,
+            status=response.status_code,
+        )
+    )
+    return response
 
 
 Platform = Literal["anthropic", "bedrock", "vertex"]
@@ -208,28 +279,12 @@ def build_app(state: ServerState, api_key: str) -> Starlette:
 
     async def handle(request: Request, platform: Platform, model: str | None) -> Response:
         request_id = state.next_id("req")
-        headers = {
-            name: value
-            for name, value in request.headers.items()
-            if name not in ("x-api-key", "authorization")
-        }
         raw = await request.body()
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            body = None
 
-        response = await _answer(request, state, api_key, raw, body, request_id, platform, model)
-        state.record(
-            RecordedRequest(
-                method=request.method,
-                path=request.url.path,
-                headers=headers,
-                body=body,
-                status=response.status_code,
-            )
-        )
-        return response
+        async def answer(body: Any) -> Response:
+            return await _answer(request, state, api_key, raw, body, request_id, platform, model)
+
+        return await recorded(state, request, raw, answer)
 
     async def unrouted(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -36,12 +35,12 @@ from prsaga.local.llm_fake.app import (
     DelayReply,
     ErrorReply,
     RawReply,
-    RecordedRequest,
-    Reply,
+    ScriptedServer,
     ServerState,
     TextReply,
     ToolUseReply,
     default_tool_call,
+    recorded,
     sleep_unless_disconnected,
 )
 from prsaga.local.serving import serve_app_in_thread
@@ -69,7 +68,7 @@ _ERRORS: Mapping[int, tuple[str, str | None]] = {
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 
-class FakeChatCompletions:
+class FakeChatCompletions(ScriptedServer):
     """The server's state and its ASGI application (``app``)."""
 
     def __init__(self, api_key: str) -> None:
@@ -77,31 +76,6 @@ class FakeChatCompletions:
             raise ValueError("the local Chat Completions server needs a key to check requests")
         self._state = ServerState(min_cache_tokens=0)
         self.app: Starlette = _build_app(self._state, api_key)
-
-    def __repr__(self) -> str:
-        return f"FakeChatCompletions(requests={len(self.requests)})"
-
-    def script(self, *replies: Reply, tool: str | None = None) -> None:
-        """Queue replies for the next valid requests (that offer ``tool``, when given), in
-        order; then the default answers."""
-        with self._state.lock:
-            queue = (
-                self._state.script
-                if tool is None
-                else self._state.tool_scripts.setdefault(tool, deque())
-            )
-            queue.extend(replies)
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._state.lock:
-            return list(self._state.requests)
-
-    def reset(self) -> None:
-        with self._state.lock:
-            self._state.script.clear()
-            self._state.tool_scripts.clear()
-            self._state.requests.clear()
 
 
 def _build_app(state: ServerState, api_key: str) -> Starlette:
@@ -112,27 +86,10 @@ def _build_app(state: ServerState, api_key: str) -> Starlette:
         return await handle(request, request.path_params["deployment"])
 
     async def handle(request: Request, deployment: str | None) -> Response:
-        raw = await request.body()
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            body = None
-        response = await _answer(request, state, api_key, body, deployment)
-        headers = {
-            name: value
-            for name, value in request.headers.items()
-            if name not in ("api-key", "authorization")
-        }
-        state.record(
-            RecordedRequest(
-                method=request.method,
-                path=request.url.path,
-                headers=headers,
-                body=body,
-                status=response.status_code,
-            )
-        )
-        return response
+        async def answer(body: Any) -> Response:
+            return await _answer(request, state, api_key, body, deployment)
+
+        return await recorded(state, request, await request.body(), answer)
 
     async def unrouted(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
