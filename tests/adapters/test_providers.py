@@ -6,6 +6,7 @@ and the circuit breaker with servers failing, going down and coming back."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -13,10 +14,12 @@ from datetime import timedelta
 from typing import Any
 
 import anthropic
+import httpx
 import pytest
 from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 
+from activities.analyze import worker_models
 from prsaga.adapters.claude import SPECIALISTS, PullRequestContext, review_chunk
 from prsaga.adapters.llm import CIRCUIT_OPEN, BreakerPolicy, Breakers, CircuitState, Models
 from prsaga.adapters.llm.anthropic_api import make_client as make_anthropic_client
@@ -34,7 +37,9 @@ from prsaga.local.openai_fake import serve_in_thread as serve_chat
 from prsaga.review.diff import DiffFile, parse_unified_diff
 from prsaga.review.models import ModelSpec, parse_chain
 from prsaga.runtime.config import Settings
+from prsaga.schema.metrics import LLM_CIRCUIT_TRANSITIONS
 from tests.conftest import ANTHROPIC_KEY
+from tests.e2e.test_observability import free_address, scrape, total
 
 OPENAI_KEY = "sk-proj-" + "L0calFake" * 5
 DIFF = """\
@@ -398,3 +403,22 @@ def test_server_errors_count_against_the_circuit_but_refused_requests_do_not(
             security(m, "anthropic:claude-sonnet-4-6")
     assert m.breakers.state("anthropic") == CircuitState.OPEN
     assert ModelSpec(provider="anthropic", model="x").provider == "anthropic"
+
+
+def test_circuit_transitions_are_metrics_and_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    config = settings(
+        metrics_address=free_address(), llm_circuit_failures=1, llm_circuit_cooldown_seconds=0
+    )
+    breakers = worker_models(config).breakers
+    with caplog.at_level(logging.INFO, logger="activities.analyze"):
+        breakers.failed("openai", "the Chat Completions API answered 503")
+        assert breakers.allow("openai") is None  # the probe, at once (no cool-down)
+        breakers.succeeded("openai")
+    assert [r.getMessage() for r in caplog.records] == [
+        "circuit breaker of provider 'openai': closed -> open (1 consecutive failures)",
+        "circuit breaker of provider 'openai': open -> half_open (cool-down over: one probe call)",
+        "circuit breaker of provider 'openai': half_open -> closed (the probe call succeeded)",
+    ]
+    samples = scrape(httpx.get(f"http://{config.metrics_address}/metrics").text)
+    for state in ("open", "half_open", "closed"):
+        assert total(samples, LLM_CIRCUIT_TRANSITIONS, provider="openai", state=state) == 1
