@@ -12,7 +12,6 @@ import anthropic
 import httpx
 import pytest
 
-from prsaga.adapters.claude import render_chunk
 from prsaga.local.llm_fake import (
     DelayReply,
     ErrorReply,
@@ -23,6 +22,7 @@ from prsaga.local.llm_fake import (
     serve_in_thread,
 )
 from prsaga.review.diff import parse_unified_diff
+from prsaga.review.diff_render import render_chunk
 from tests.conftest import ANTHROPIC_KEY
 
 API_KEY = ANTHROPIC_KEY

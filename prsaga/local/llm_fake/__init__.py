@@ -13,7 +13,7 @@ counts (prompt caching included) as the real API, without a network::
 
 By default it answers as a deterministic reviewer: offered the ``report_findings`` tool, it
 calls it with findings for a few simple, real patterns on the added lines of the diff fenced in
-the prompt (the format of :func:`prsaga.adapters.claude.render_chunk`), limited to the categories
+the prompt (the format of :func:`prsaga.review.diff_render.render_chunk`), limited to the categories
 the system prompt's ``report-categories:`` line asks for. It is a pattern matcher: nothing
 written in a diff can change what it reports, which is what lets the tests prove that prompt
 injection does not change prsaga's verdict.

@@ -831,7 +831,7 @@ _LINE = re.compile(r"^ *(?P<number>\d*) (?P<marker>[ +-]) (?P<text>.*)$")
 
 
 def parse_rendered_diff(text: str) -> list[DiffHunk]:
-    """The hunks of a diff in prsaga's prompt format (``prsaga.adapters.claude.render_chunk``)."""
+    """The hunks of a diff in prsaga's prompt format (``diff_render.render_chunk``)."""
     hunks: list[DiffHunk] = []
     path: str | None = None
     for line in text.split("\n"):
