@@ -33,6 +33,9 @@ from workflows.pull_request import PullRequestWorkflow
 
 MAX_CONCURRENT_ACTIVITIES = 16
 """Activities are synchronous (PyGithub, subprocess linters) and run on this many threads."""
+MODEL_ACTIVITIES = ("claude_review", "verify_finding")
+"""The activities that call model providers (``llm_task_queue`` can give them their own
+workers and rate limit)."""
 
 
 def review_activities(settings: Settings) -> list[Callable[..., Any]]:
@@ -49,6 +52,7 @@ def review_activities(settings: Settings) -> list[Callable[..., Any]]:
         plan.plan_review,
         analyze.offline_review,
         analyze.claude_review,
+        analyze.verify_finding,
         comment.set_commit_status,
         comment.publish_review,
         comment.withdraw_review,
@@ -62,7 +66,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     too, unless ``llm_task_queue`` sends them to their own workers: see ``build_llm_worker``)."""
     activities = review_activities(settings)
     if settings.llm_task_queue is not None:
-        activities = [a for a in activities if a.__name__ != "claude_review"]
+        activities = [a for a in activities if a.__name__ not in MODEL_ACTIVITIES]
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -84,7 +88,7 @@ def build_llm_worker(
     return Worker(
         client,
         task_queue=settings.llm_task_queue,
-        activities=[AnalyzeAgents(settings).claude_review],
+        activities=[a for a in review_activities(settings) if a.__name__ in MODEL_ACTIVITIES],
         activity_executor=executor,
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         max_task_queue_activities_per_second=settings.llm_activities_per_second,

@@ -1,4 +1,5 @@
-"""The analyze agents: the offline reviewer (real linters and scanners) and Claude specialists.
+"""The analyze agents: the offline reviewer (real linters and scanners), the model specialists, and
+the verifier that checks each model finding before it is posted.
 
 Each activity call reviews one batch (or chunk) of the plan, so a large pull request fans out over
 several activities and a retry repeats one batch, not the whole pull request. Every finding passes
@@ -7,41 +8,57 @@ the grounding verifier before it leaves the activity.
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
-import anthropic
 from github import Github, UnknownObjectException
 from github.Repository import Repository
 from temporalio import activity
 
-from prsaga.adapters.claude import (
-    SPECIALISTS,
-    ClaudeOptions,
-    PullRequestContext,
-    classify_anthropic_error,
-    make_client,
-    review_chunk,
-)
+from prsaga.adapters.claude import SPECIALISTS, PullRequestContext, review_chunk
+from prsaga.adapters.diffstore import SharedCache
 from prsaga.adapters.github_client import github_errors, make_github
+from prsaga.adapters.llm import BreakerPolicy, Breakers, Models, Transition
 from prsaga.adapters.offline import ChangedFile, SkippedFile, review_files
+from prsaga.adapters.verifier import verify_finding
 from prsaga.review.chunking import select
+from prsaga.review.context import render_scopes, render_window
 from prsaga.review.diff import DiffFile, ParsedPullRequest
 from prsaga.review.findings import keep_worst
 from prsaga.review.grounding import verify
+from prsaga.review.verification import unverified
 from prsaga.runtime.config import Settings
-from prsaga.runtime.telemetry import record_llm_usage
-from prsaga.schema import AgentReport, AnalyzeInput, DiffRef, Finding, SpecialistInput
+from prsaga.runtime.telemetry import (
+    process_meter,
+    record_circuit_transition,
+    record_llm_usage,
+    record_verification,
+)
+from prsaga.schema import (
+    AgentReport,
+    AnalyzeInput,
+    DiffRef,
+    Finding,
+    SpecialistInput,
+    TokenUsage,
+    Verification,
+    VerifyInput,
+)
 
 from .parse import ParsedDiffs
 from .plan import ReviewPlans
 
 OFFLINE_AGENT = "offline"
+VERIFIER_MAX_TOKENS = 1024
+"""A verdict is a few dozen tokens; this leaves room for a model that explains at length."""
 HEARTBEAT_EVERY_SECONDS = 10.0
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def fetch_changed_files(
@@ -125,12 +142,56 @@ def grounded_report(
     )
 
 
+def worker_models(settings: Settings) -> Models:
+    """The worker process's providers and circuit breakers; each breaker's transitions are a
+    log line and ``prsaga_llm_circuit_transitions``."""
+    meter = process_meter(settings)
+
+    def report(transition: Transition) -> None:
+        log = logger.warning if transition.after == "open" else logger.info
+        log(
+            "circuit breaker of provider %r: %s -> %s (%s)",
+            transition.provider,
+            transition.before,
+            transition.after,
+            transition.reason,
+        )
+        record_circuit_transition(meter, transition.provider, transition.after)
+
+    policy = BreakerPolicy(
+        failures=settings.llm_circuit_failures,
+        failure_rate=settings.llm_circuit_failure_rate,
+        min_calls=settings.llm_circuit_min_calls,
+        window_seconds=settings.llm_circuit_window_seconds,
+        cooldown_seconds=settings.llm_circuit_cooldown_seconds,
+    )
+    return Models(settings, Breakers(policy, time.monotonic, report))
+
+
+def context_of(parsed: ParsedPullRequest) -> PullRequestContext:
+    return PullRequestContext(
+        repository=parsed.ref.pr.full_name,
+        number=parsed.ref.pr.number,
+        title=parsed.title,
+        body=parsed.body,
+        author=parsed.author,
+        base_ref=parsed.base_sha,
+        head_sha=parsed.ref.head_sha,
+    )
+
+
 class AnalyzeAgents:
     """Activities of the analyze agents, bound to the worker's settings and plans."""
 
-    def __init__(self, settings: Settings, plans: ReviewPlans | None = None) -> None:
+    def __init__(
+        self, settings: Settings, plans: ReviewPlans | None = None, models: Models | None = None
+    ) -> None:
         self._settings = settings
         self._plans = plans or ReviewPlans(settings, ParsedDiffs(settings))
+        self._models = models or worker_models(settings)
+        self._head_files: SharedCache[tuple[str | None, str | None]] = SharedCache(size=256)
+        """Head-commit text of the files whose context the model agents see, per (repository,
+        head SHA, path): fetched once per pull request."""
 
     @activity.defn(name="offline_review")
     def offline_review(self, input: AnalyzeInput) -> AgentReport:
@@ -162,41 +223,35 @@ class AnalyzeAgents:
 
     @activity.defn(name="claude_review")
     def claude_review(self, input: SpecialistInput) -> AgentReport:
-        """One Claude specialist over one chunk. API failures are classified (rate limits and
-        overload retry after the delay the API asks for); an unusable answer is recorded as the
-        agent's failed decision, and the review goes on without it."""
+        """One model specialist over one chunk, along its fallback chain. API failures are
+        classified (rate limits and overload retry after the delay the API asks for; an open
+        circuit fails fast); an unusable answer is recorded as the agent's failed decision, and
+        the review goes on without it."""
         started = time.monotonic()
         plan, parsed = self._plans.load(input.plan)
         chunk = plan.chunks[input.specialist][input.chunk]
         files = select(parsed.files, chunk)
         specialist = SPECIALISTS[input.specialist]
         agent = f"claude-{specialist.name}"
-        context = PullRequestContext(
-            repository=parsed.ref.pr.full_name,
-            number=parsed.ref.pr.number,
-            title=parsed.title,
-            body=parsed.body,
-            author=parsed.author,
-            base_ref=parsed.base_sha,
-            head_sha=parsed.ref.head_sha,
-        )
-        options = ClaudeOptions.from_settings(self._settings)
-        client = make_client(self._settings)
-        try:
-            result = _heartbeating(
-                lambda: review_chunk(
-                    client,
-                    options,
-                    specialist,
-                    context,
-                    files,
-                    agent=agent,
-                    budget_tokens=chunk.tokens if chunk.truncated else None,
-                )
+        scopes = ""
+        if self._settings.llm_context_lines > 0:
+            heads = self._head_texts(input.plan.installation_id, parsed.ref, files)
+            scopes = render_scopes(files, heads, self._settings.llm_context_lines)
+        result = _heartbeating(
+            lambda: review_chunk(
+                self._models,
+                plan.models.get(input.specialist) or self._settings.model_chain(specialist.name),
+                self._settings.anthropic_max_tokens,
+                specialist,
+                context_of(parsed),
+                files,
+                agent=agent,
+                budget_tokens=chunk.tokens if chunk.truncated else None,
+                scopes=scopes,
             )
-        except anthropic.APIError as err:
-            raise classify_anthropic_error(err) from err
+        )
         record_llm_usage(activity.metric_meter(), agent, result.usage, result.cost_usd)
+        skipped = f" (after passing over {'; '.join(result.skipped)})" if result.skipped else ""
         return grounded_report(
             agent=agent,
             batch=input.chunk,
@@ -205,9 +260,72 @@ class AnalyzeAgents:
             parsed=parsed,
             started=started,
             dropped=result.dropped,
-            model=options.model,
+            model=f"{result.provider}:{result.model}",
             input_tokens_estimate=chunk.tokens,
             usage=result.usage,
             cost_usd=result.cost_usd,
-            error=result.error,
+            error=f"{result.error}{skipped}" if result.error else None,
         )
+
+    @activity.defn(name="verify_finding")
+    def verify_finding(self, input: VerifyInput) -> Verification:
+        """The verifier over one model finding, with the head code around it (its enclosing
+        function, or a bounded window). API failures are classified like the specialists'."""
+        plan, parsed = self._plans.load(input.plan)
+        finding = input.finding
+        diff_file = parsed.files_by_path().get(finding.path)
+        if diff_file is None or finding.line is None:
+            return unverified(finding, "no line of the diff to check it against")
+        text = self._head_texts(input.plan.installation_id, parsed.ref, [diff_file]).get(
+            finding.path
+        )
+        if text is None:
+            return unverified(finding, "the head file could not be read")
+        code = render_window(
+            text,
+            finding.path,
+            finding.line,
+            self._settings.verify_context_lines,
+            diff_file.added_lines(),
+        )
+        verification = _heartbeating(
+            lambda: verify_finding(
+                self._models,
+                plan.models.get("verifier") or self._settings.model_chain("verifier"),
+                VERIFIER_MAX_TOKENS,
+                context_of(parsed),
+                finding,
+                code,
+            )
+        )
+        meter = activity.metric_meter()
+        record_llm_usage(
+            meter, "verifier", verification.usage or TokenUsage(), verification.cost_usd
+        )
+        record_verification(
+            meter,
+            verification.verdict == "confirmed"
+            and verification.confidence >= (plan.summary.verify_threshold or 0),
+        )
+        return verification
+
+    def _head_texts(
+        self, installation_id: int | None, ref: DiffRef, files: list[DiffFile]
+    ) -> dict[str, str]:
+        """The head-commit text of ``files`` that have added lines (cached per pull request)."""
+        wanted = [f for f in files if f.added_lines() and not f.is_binary]
+        if not wanted:
+            return {}
+        gh = make_github(
+            self._settings, installation_id=installation_id, repo_full_name=ref.pr.full_name
+        )
+        repo = gh.get_repo(ref.pr.full_name)
+        texts: dict[str, str] = {}
+        for diff_file in wanted:
+            text, _ = self._head_files.get(
+                (ref.pr.full_name, ref.head_sha, diff_file.path),
+                functools.partial(_file_text, repo, diff_file.path, ref.head_sha),
+            )
+            if text is not None:
+                texts[diff_file.path] = text
+        return texts

@@ -16,10 +16,11 @@ from github.Repository import Repository
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from prsaga.adapters.claude import estimate_cost_usd
 from prsaga.adapters.diffstore import BlobStore, SharedCache
 from prsaga.adapters.github_client import github_errors, make_github
+from prsaga.adapters.llm.prices import estimate_cost_usd
 from prsaga.review.diff import ParsedPullRequest
+from prsaga.review.models import ModelSpec
 from prsaga.review.planning import PlanOptions, StoredPlan, decide_plan
 from prsaga.review.repo_config import load_repo_config
 from prsaga.runtime.config import Settings, server_repo_config
@@ -71,16 +72,24 @@ def changed_since(repo: Repository, since_sha: str, head_sha: str) -> set[str] |
 
 def plan_options(settings: Settings) -> PlanOptions:
     """The server settings a plan depends on."""
-    per_token = estimate_cost_usd(settings.anthropic_model, MILLION_INPUT_TOKENS) / 1e6
     return PlanOptions(
         analyze_batch_files=settings.analyze_batch_files,
         llm_batch_tokens=settings.llm_batch_tokens,
-        llm_available=settings.anthropic_api_key is not None,
-        usd_per_token=per_token,
+        llm_available=settings.llm_configured(),
+        server_models=settings.llm_models,
+        default_models=[ModelSpec(provider="anthropic", model=settings.anthropic_model)],
+        usd_per_input_token=_usd_per_input_token,
+        verify_findings=settings.verify_findings,
+        verify_threshold=settings.verify_threshold,
+        verify_max_findings=settings.verify_max_findings,
         review_drafts=settings.review_drafts,
         llm_parallelism=settings.llm_max_parallel_batches,
         llm_task_queue=settings.llm_task_queue,
     )
+
+
+def _usd_per_input_token(spec: ModelSpec) -> float:
+    return estimate_cost_usd(spec.provider, spec.model, MILLION_INPUT_TOKENS) / 1e6
 
 
 def build_plan(

@@ -16,7 +16,16 @@ from temporalio import activity
 from activities.analyze import OFFLINE_AGENT, AnalyzeAgents, grounded_report
 from activities.plan import ReviewPlans
 from prsaga.review.diff import DiffFile, ParsedPullRequest
-from prsaga.schema import AgentReport, AnalyzeInput, Finding, Severity, SpecialistInput
+from prsaga.review.verification import unverified
+from prsaga.schema import (
+    AgentReport,
+    AnalyzeInput,
+    Finding,
+    Severity,
+    SpecialistInput,
+    Verification,
+    VerifyInput,
+)
 
 FINDINGS_PER_BATCH = 3
 """Canned findings per agent call: a few, like a real agent on ordinary code."""
@@ -82,6 +91,13 @@ def _instant_claude(plans: ReviewPlans, input: SpecialistInput) -> AgentReport:
     )
 
 
+def _instant_verdict(input: VerifyInput) -> Verification:
+    """The verifier confirming at once: every canned finding is posted, as before it existed."""
+    return unverified(input.finding, "instant").model_copy(
+        update={"verdict": "confirmed", "confidence": 100, "model": INSTANT_MODEL}
+    )
+
+
 def _files(parsed: ParsedPullRequest, paths: list[str]) -> list[DiffFile]:
     by_path = parsed.files_by_path()
     return [by_path[path] for path in paths]
@@ -99,6 +115,10 @@ class InstantAgents(AnalyzeAgents):
     def claude_review(self, input: SpecialistInput) -> AgentReport:
         return _instant_claude(self._plans, input)
 
+    @activity.defn(name="verify_finding")
+    def verify_finding(self, input: VerifyInput) -> Verification:
+        return _instant_verdict(input)
+
 
 class RealOfflineAgents(AnalyzeAgents):
     """The real offline reviewer (contents fetched, linters run) with instant Claude
@@ -107,6 +127,10 @@ class RealOfflineAgents(AnalyzeAgents):
     @activity.defn(name="claude_review")
     def claude_review(self, input: SpecialistInput) -> AgentReport:
         return _instant_claude(self._plans, input)
+
+    @activity.defn(name="verify_finding")
+    def verify_finding(self, input: VerifyInput) -> Verification:
+        return _instant_verdict(input)
 
 
 class LlmAgents(AnalyzeAgents):

@@ -21,6 +21,11 @@ with workflow.unsafe.imports_passed_through():
     from prsaga.review.commands import help_text, may_run
     from prsaga.review.findings import keep_worst, status_description
     from prsaga.review.lifecycle import advance, final_status, needs_approval, propose
+    from prsaga.review.verification import (
+        apply_verifications,
+        select_for_verification,
+        unverified,
+    )
     from prsaga.schema import (
         MAX_REASON_CHARS,
         MAX_REPLY_CHARS,
@@ -46,6 +51,8 @@ with workflow.unsafe.imports_passed_through():
         ReviewStep,
         SpecialistInput,
         StatusState,
+        Verification,
+        VerifyInput,
         WaitForReviewInput,
         WithdrawReviewInput,
         clip,
@@ -386,7 +393,7 @@ class PullRequestWorkflow:
         )
 
         self._move(ReviewStep.ANALYZING)
-        reports = await self._analyze(plan)
+        reports = await self._verify(plan, await self._analyze(plan))
         # Deterministic fan-in: agent order, duplicates dropped, worst first, bounded.
         findings, omitted = keep_worst([f for report in reports for f in report.findings])
         omitted += sum(report.omitted_findings for report in reports)
@@ -503,6 +510,39 @@ class PullRequestWorkflow:
             for chunk in range(chunks)
         ]
         return list(await asyncio.gather(*offline, *claude))
+
+    async def _verify(self, plan: ReviewPlan, reports: list[AgentReport]) -> list[AgentReport]:
+        """The guardian: every model finding that would be posted is checked by an independent
+        verification activity (at most ``plan.llm_parallelism`` at once); findings it does not
+        confirm with ``plan.verify_threshold`` confidence are dropped, and counted with their
+        reasons in the agents' reports and the verifier's."""
+        threshold = plan.verify_threshold
+        if threshold is None:
+            return reports
+        selection = select_for_verification(reports, plan.verify_max_findings)
+        if not selection.to_verify and not selection.over_allowance:
+            return reports
+        limit = asyncio.Semaphore(plan.llm_parallelism)
+
+        async def verify(finding: Finding) -> Verification:
+            async with limit:
+                try:
+                    return await workflow.execute_activity(
+                        stubs.verify_finding,
+                        VerifyInput(plan=plan.input, finding=finding),
+                        task_queue=plan.llm_task_queue or workflow.info().task_queue,
+                        start_to_close_timeout=ANALYZE_TIMEOUT,
+                        heartbeat_timeout=ANALYZE_HEARTBEAT,
+                        retry_policy=LLM_RETRY,
+                        summary=f"verify {finding.path}:{finding.line} ({finding.agent})",
+                    )
+                except ActivityError as err:
+                    if is_cancelled_exception(err):
+                        raise
+                    return unverified(finding, _reason(err))
+
+        verdicts = await asyncio.gather(*(verify(f) for f in selection.to_verify))
+        return apply_verifications(reports, verdicts, selection, threshold)
 
     async def _await_approval(
         self,

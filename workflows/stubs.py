@@ -24,6 +24,8 @@ from prsaga.schema import (
     ReplyInput,
     ReviewPlan,
     SpecialistInput,
+    Verification,
+    VerifyInput,
     WithdrawReviewInput,
 )
 
@@ -47,6 +49,11 @@ def offline_review(input: AnalyzeInput) -> AgentReport:
 
 @activity.defn(name="claude_review")
 def claude_review(input: SpecialistInput) -> AgentReport:
+    raise NotImplementedError(_STUB)
+
+
+@activity.defn(name="verify_finding")
+def verify_finding(input: VerifyInput) -> Verification:
     raise NotImplementedError(_STUB)
 
 

@@ -8,13 +8,14 @@ comparing commits) and stores the result.
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 
 from pydantic import BaseModel
 
 from prsaga.review.chunking import Chunk, chunk_files
 from prsaga.review.diff import DiffFile, ParsedPullRequest
+from prsaga.review.models import ModelSpec, chain_for
 from prsaga.review.repo_config import RepoConfig
 from prsaga.review.routing import PullRequestFacts, apply_budget, route
 from prsaga.schema import PlanInput, ReviewPlan, ReviewPolicy, clip
@@ -31,6 +32,9 @@ MAX_CONFIG_ERROR_CHARS = 4_000
 REQUEST_OVERHEAD_TOKENS = 3_000
 """Per Claude request beyond the diff: the system prompt, the pull request's context and the
 answer (a rough allowance so that the budget is not spent on diffs alone)."""
+VERIFICATION_TOKENS = 4_000
+"""Per verification: the prompt, the pull request's context, the code around the finding and
+the answer (a rough allowance, like ``REQUEST_OVERHEAD_TOKENS``)."""
 MAX_SKIPPED_NOTES = 10
 
 
@@ -42,6 +46,8 @@ class StoredPlan(BaseModel):
     """Paths per offline batch."""
     chunks: dict[str, list[Chunk]]
     """Claude specialist -> its chunks."""
+    models: dict[str, list[ModelSpec]] = {}
+    """Model agent (each specialist, ``verifier``) -> its fallback chain."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,14 @@ class PlanOptions:
     analyze_batch_files: int
     llm_batch_tokens: int
     llm_available: bool
-    usd_per_token: float
-    """The configured model's price of one input token, for the budget in dollars."""
+    server_models: Mapping[str, str]
+    """Agent -> ``provider:model`` chain text from the server's settings (validated)."""
+    default_models: list[ModelSpec]
+    usd_per_input_token: Callable[[ModelSpec], float]
+    """A model's price of one input token (the price table is an adapter's), for the budget."""
+    verify_findings: bool
+    verify_threshold: int
+    verify_max_findings: int
     review_drafts: bool
     """The server's default when the repository's configuration does not say."""
     llm_parallelism: int
@@ -96,14 +108,22 @@ def decide_plan(
         name: chunk_files([by_path[p] for p in routing.paths_for(name)], options.llm_batch_tokens)
         for name in routing.specialists
     }
+    configured = {**options.server_models, **config.models}
+    models = {
+        agent: chain_for(agent, configured, options.default_models)
+        for agent in [*routing.specialists, "verifier"]
+    }
+    # The dearest first model prices the budget: an estimate that errs on the safe side.
+    per_token = max(options.usd_per_input_token(chain[0]) for chain in models.values())
     chunks, budget_notes = apply_budget(
         chunks,
         config.budget.tokens,
         budget_usd=config.budget.usd,
-        usd_per_token=options.usd_per_token,
+        usd_per_token=per_token,
         overhead_tokens=REQUEST_OVERHEAD_TOKENS,
     )
     notes.extend(budget_notes)
+    verify_threshold, verify_max = _verification(chunks, config, options, per_token)
 
     summary = ReviewPlan(
         input=input,
@@ -119,8 +139,32 @@ def decide_plan(
         policy=_policy(config, options),
         llm_parallelism=options.llm_parallelism,
         llm_task_queue=options.llm_task_queue,
+        verify_threshold=verify_threshold,
+        verify_max_findings=verify_max,
     )
-    return StoredPlan(summary=summary, offline_batches=offline_batches, chunks=chunks)
+    return StoredPlan(
+        summary=summary, offline_batches=offline_batches, chunks=chunks, models=models
+    )
+
+
+def _verification(
+    chunks: Mapping[str, list[Chunk]], config: RepoConfig, options: PlanOptions, per_token: float
+) -> tuple[int | None, int]:
+    """The verifier's threshold (``None``: no verification) and how many findings the budget
+    the specialists leave can verify."""
+    if not (options.verify_findings and any(chunks.values())):
+        return None, 0
+    spent = sum(c.tokens + REQUEST_OVERHEAD_TOKENS for kept in chunks.values() for c in kept)
+    left_tokens = max(0, config.budget.tokens - spent)
+    left_usd = max(0.0, config.budget.usd - spent * per_token)
+    affordable = min(
+        left_tokens // VERIFICATION_TOKENS,
+        int(left_usd / (VERIFICATION_TOKENS * per_token)) if per_token > 0 else left_tokens,
+    )
+    threshold = (
+        options.verify_threshold if config.verify_threshold is None else config.verify_threshold
+    )
+    return threshold, min(options.verify_max_findings, affordable)
 
 
 def _files_to_review(

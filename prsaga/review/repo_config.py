@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from prsaga.review.models import parse_chain
 from prsaga.schema import Severity
 
 __all__ = [
@@ -112,6 +113,18 @@ class RepoConfig(_Strict):
     """Without a decision in time: post the review as a plain comment, or go ahead."""
     review_drafts: bool | None = None
     """Review draft pull requests; ``null`` leaves it to the server's setting."""
+    models: dict[str, str] = {}
+    """Agent (a specialist, ``verifier`` or ``default``) -> ``provider:model`` fallback chain,
+    over the server's ``llm_models``; the providers' credentials stay on the server."""
+    verify_threshold: int | None = Field(default=None, ge=0, le=100)
+    """The verifier's confidence a model finding needs to be posted; ``null``: the server's."""
+
+    @field_validator("models")
+    @classmethod
+    def _valid_chains(cls, models: dict[str, str]) -> dict[str, str]:
+        for text in models.values():
+            parse_chain(text)
+        return models
 
 
 class ConfigResult(BaseModel):
@@ -158,6 +171,10 @@ require_approval: false        # a maintainer approves requesting changes / appr
 approval_timeout_hours: 24
 on_approval_timeout: comment   # comment (post as a plain comment) or proceed
 review_drafts: false
+models:                        # provider:model fallback chains per agent (the server's providers)
+  security: "anthropic:claude-opus-4-5, openai:gpt-5"
+  verifier: "anthropic:claude-sonnet-4-6"
+verify_threshold: 80           # the verifier's confidence a model finding needs to be posted
 """
 """A documented example of the file (shown in the README; the tests load it)."""
 

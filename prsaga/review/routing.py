@@ -164,7 +164,7 @@ def route(facts: PullRequestFacts, config: RepoConfig, *, llm_available: bool) -
     specialists: list[str] = []
     scopes: dict[str, set[str]] = {}
     if not llm_available:
-        reasons.append("Claude specialists: not run (no Anthropic API key configured)")
+        reasons.append("Claude specialists: not run (no model provider configured)")
     elif config.budget.tokens == 0:
         reasons.append("Claude specialists: not run (budget.tokens is 0)")
     else:

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from prsaga.review.models import ModelSpec, chain_for, parse_chain
 from prsaga.review.repo_config import Budget, RepoConfig, overridden
 
 DEFAULT_STATE_DIR = Path(".prsaga")
@@ -97,6 +98,58 @@ class Settings(BaseSettings):
     llm_activities_per_second: float | None = None
     """Task-queue-wide rate limit of Claude activities (Temporal enforces it on the server)."""
 
+    # Model providers (the Anthropic API above is one of them): every model call goes through
+    # prsaga.adapters.llm, with a fallback chain per agent and a circuit breaker per provider.
+    llm_models: dict[str, str] = {}
+    """Agent -> ``provider:model[, provider:model...]`` (a fallback chain). Agents: the
+    specialists, ``verifier``, ``judge``, and ``default`` for the rest. Without an entry an agent
+    uses ``anthropic:{anthropic_model}``. E.g. PRSAGA_LLM_MODELS='{"default":
+    "anthropic:claude-sonnet-4-6, openai:gpt-5", "verifier": "anthropic:claude-opus-4-5"}'."""
+    bedrock_region: str | None = None
+    bedrock_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PRSAGA_BEDROCK_API_KEY", "AWS_BEARER_TOKEN_BEDROCK"),
+    )
+    """A Bedrock API key (bearer token); or the SigV4 keys below (they need ``boto3``)."""
+    bedrock_access_key_id: str | None = None
+    bedrock_secret_access_key: SecretStr | None = None
+    bedrock_session_token: SecretStr | None = None
+    bedrock_base_url: str | None = None
+    """Default ``https://bedrock-runtime.{region}.amazonaws.com``."""
+    vertex_region: str | None = None
+    vertex_project_id: str | None = None
+    vertex_access_token: SecretStr | None = None
+    """An OAuth access token; without one, Application Default Credentials (``google-auth``)."""
+    vertex_base_url: str | None = None
+    """Default ``https://{region}-aiplatform.googleapis.com/v1``."""
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("PRSAGA_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = None
+    """Any OpenAI-compatible server: vLLM, Ollama, llama.cpp (``http://host:port/v1``)."""
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_key: SecretStr | None = None
+    azure_openai_api_version: str = "2024-10-21"
+    llm_circuit_failures: int = Field(default=5, ge=1)
+    """Consecutive failures of a provider that open its circuit (calls then fail fast)."""
+    llm_circuit_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    llm_circuit_min_calls: int = Field(default=10, ge=1)
+    llm_circuit_window_seconds: float = Field(default=60.0, gt=0)
+    llm_circuit_cooldown_seconds: float = Field(default=30.0, ge=0)
+    """How long an open circuit waits before one probe call."""
+
+    # The verifier ("guardian"): an independent call per model finding before it is posted
+    verify_findings: bool = True
+    verify_threshold: int = Field(default=80, ge=0, le=100)
+    """Findings the verifier confirms with less confidence than this are dropped."""
+    verify_max_findings: int = Field(default=30, ge=0)
+    """Model findings verified per review (worst first); the rest are dropped unverified."""
+    verify_context_lines: int = Field(default=80, ge=5)
+    """Head-file lines the verifier sees around a finding (its enclosing function if smaller)."""
+    llm_context_lines: int = Field(default=40, ge=0)
+    """Lines of each hunk's enclosing function or class (from the head file) sent with a chunk;
+    0 sends the diff alone. Unmeasured default: published results show more context can hurt."""
+
     # Review
     max_inline_comments: int = Field(default=20, ge=0)
     """Inline comments per review; findings beyond the cap are listed in the summary."""
@@ -129,6 +182,34 @@ class Settings(BaseSettings):
 
     # Local state (embedded mode): the dev server's SQLite file and the parsed-diff cache
     state_dir: Path = DEFAULT_STATE_DIR
+
+    @field_validator("llm_models")
+    @classmethod
+    def _valid_chains(cls, models: dict[str, str]) -> dict[str, str]:
+        for agent, text in models.items():
+            try:
+                parse_chain(text)
+            except ValueError as problem:
+                raise ValueError(f"llm_models[{agent!r}]: {problem}") from None
+        return models
+
+    def model_chain(self, agent: str) -> list[ModelSpec]:
+        """The fallback chain of ``agent`` (a specialist, ``verifier``, ``judge``)."""
+        default = [ModelSpec(provider="anthropic", model=self.anthropic_model)]
+        return chain_for(agent, self.llm_models, default)
+
+    def llm_configured(self) -> bool:
+        """Whether any provider has credentials (else no model agent runs)."""
+        return any(
+            (
+                self.anthropic_api_key,
+                self.bedrock_api_key,
+                self.bedrock_secret_access_key,
+                self.vertex_project_id,
+                self.openai_api_key,
+                self.azure_openai_api_key,
+            )
+        )
 
     @property
     def blob_dir(self) -> Path:

@@ -176,8 +176,8 @@ class SecretScrubber(logging.Filter):
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """Every secret ``settings`` holds: webhook secret, GitHub token, Anthropic key and the
-    GitHub App private key (whole, and each line of it, as a traceback may show a part)."""
+    """Every secret ``settings`` holds: webhook secret, GitHub token, model providers' keys and
+    the GitHub App private key (whole, and each line of it, as a traceback may show a part)."""
     values = [
         secret.get_secret_value()
         for secret in (
@@ -186,6 +186,12 @@ def secret_values(settings: Settings) -> list[str]:
             settings.anthropic_api_key,
             settings.temporal_api_key,
             settings.github_app_private_key,
+            settings.bedrock_api_key,
+            settings.bedrock_secret_access_key,
+            settings.bedrock_session_token,
+            settings.vertex_access_token,
+            settings.openai_api_key,
+            settings.azure_openai_api_key,
         )
         if secret is not None
     ]

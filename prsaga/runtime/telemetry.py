@@ -5,18 +5,21 @@ Prometheus at ``http://<metrics_address>/metrics``: the SDK's own ``temporal_*``
 prsaga's ``prsaga_*`` metrics, because the application metrics are recorded through the meters of
 that same runtime. Where to record each one:
 
-=============================  ====================================  =========================
-metric (names in               recorded by                           meter
-``prsaga.schema.metrics``)
-=============================  ====================================  =========================
-``prsaga_webhooks_received``   `record_webhook` (the webhook)        `process_meter`
-``prsaga_reviews``,            ``workflows.metrics.record_review``   ``workflow.metric_meter()``
-``prsaga_review_latency``      (once per review that ends)
-``prsaga_findings``            ``workflows.metrics.record_findings`` ``workflow.metric_meter()``
-                               (the findings of a posted review)
-``prsaga_llm_tokens``,         `record_llm_usage` (the activity,     ``activity.metric_meter()``
-``prsaga_llm_cost_usd``        after each Messages call)
-=============================  ====================================  =========================
+``prsaga_llm_circuit_transitions```record_circuit_transition`  `process_meter`
+``prsaga_findings_verified`` `record_verification` (activity)   ``activity.metric_meter()``
+=================================  =====================================  ======================
+metric (``prsaga.schema.metrics``) recorded by                            meter
+=================================  =====================================  ======================
+``prsaga_webhooks_received``       `record_webhook` (the webhook)         `process_meter`
+``prsaga_reviews``,                ``workflows.metrics.record_review``    workflow's meter
+``prsaga_review_latency``          (once per review that ends)
+``prsaga_findings``                ``workflows.metrics.record_findings``  workflow's meter
+                                   (the findings of a posted review)
+``prsaga_llm_tokens``,             `record_llm_usage` (the activity,      activity's meter
+``prsaga_llm_cost_usd``            after each model call)
+``prsaga_llm_circuit_transitions`` `record_circuit_transition`            `process_meter`
+``prsaga_findings_verified``       `record_verification` (the activity)   activity's meter
+=================================  =====================================  ======================
 
 ``workflow.metric_meter()`` records nothing while a workflow replays, so a workflow counts each
 review once however often its history is replayed. LLM usage is recorded by the activity because
@@ -58,6 +61,8 @@ from temporalio.service import RPCError
 from prsaga.runtime.config import Settings
 from prsaga.schema import TokenUsage
 from prsaga.schema.metrics import (
+    FINDINGS_VERIFIED,
+    LLM_CIRCUIT_TRANSITIONS,
     LLM_COST_USD,
     LLM_TOKENS,
     REVIEW_LATENCY,
@@ -168,6 +173,21 @@ def record_llm_usage(meter: MetricMeter, agent: str, usage: TokenUsage, cost_usd
     meter.create_histogram_float(
         LLM_COST_USD, "Estimated cost of Claude calls in US dollars, by agent", "USD"
     ).record(max(cost_usd, 0.0), {"agent": agent})
+
+
+def record_circuit_transition(meter: MetricMeter, provider: str, state: str) -> None:
+    """Count a provider's circuit breaker moving to ``state`` (``open``, ``half_open``,
+    ``closed``): ``prsaga_llm_circuit_transitions{provider, state}``."""
+    meter.create_counter(
+        LLM_CIRCUIT_TRANSITIONS, "Circuit breaker state changes of model providers"
+    ).add(1, {"provider": provider, "state": state})
+
+
+def record_verification(meter: MetricMeter, kept: bool) -> None:
+    """Count one model finding the verifier judged: ``prsaga_findings_verified{verdict}``."""
+    meter.create_counter(FINDINGS_VERIFIED, "Model findings judged by the verifier").add(
+        1, {"verdict": "kept" if kept else "dropped"}
+    )
 
 
 # --- Tracing

@@ -24,12 +24,14 @@ from prsaga.schema.activities import (
     ReviewPolicy,
     SpecialistInput,
     StatusState,
+    VerifyInput,
     WithdrawReviewInput,
 )
 from prsaga.schema.audit import AUDIT_SCHEMA_VERSION, AuditTrail
 from prsaga.schema.findings import (
     MAX_ALSO_ON_LINES,
     MAX_FINDINGS,
+    MAX_VERIFY_REASON_CHARS,
     AgentReport,
     AgentSummary,
     Finding,
@@ -37,6 +39,7 @@ from prsaga.schema.findings import (
     SkippedFile,
     TokenUsage,
     ToolRun,
+    Verification,
 )
 from prsaga.schema.pull_request import (
     MAX_REASON_CHARS,
@@ -71,6 +74,7 @@ __all__ = [
     "MAX_ALSO_ON_LINES",
     "MAX_COMMAND_ARGUMENT",
     "MAX_FINDINGS",
+    "MAX_VERIFY_REASON_CHARS",
     "MAX_REASON_CHARS",
     "MAX_REPLY_CHARS",
     "MAX_STATUS_SUMMARY",
@@ -111,6 +115,8 @@ __all__ = [
     "SpecialistInput",
     "StatusState",
     "TokenUsage",
+    "Verification",
+    "VerifyInput",
     "ToolRun",
     "WaitForReviewInput",
     "WithdrawReviewInput",

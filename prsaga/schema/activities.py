@@ -97,6 +97,11 @@ class ReviewPlan(BaseModel):
     """Claude chunks of this pull request reviewed at once."""
     llm_task_queue: str | None = None
     """Where Claude activities run (``None``: the workflow's own task queue)."""
+    verify_threshold: int | None = Field(default=None, ge=0, le=100)
+    """Model findings the verifier confirms with less confidence are dropped; ``None``: model
+    findings are posted without verification."""
+    verify_max_findings: int = Field(default=0, ge=0)
+    """Model findings the budget lets the verifier check (worst first); the rest are dropped."""
 
 
 class AnalyzeInput(BaseModel):
@@ -112,6 +117,13 @@ class SpecialistInput(BaseModel):
     plan: PlanInput
     specialist: str
     chunk: int = Field(ge=0)
+
+
+class VerifyInput(BaseModel):
+    """The verifier over one model finding, with the head code around it."""
+
+    plan: PlanInput
+    finding: Finding
 
 
 StatusState = Literal["pending", "success", "failure", "error"]

@@ -5,6 +5,7 @@ These ride in the workflow history, so each is bounded: an agent keeps its worst
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -117,6 +118,30 @@ class AgentSummary(BaseModel):
     errors: list[str] = []
 
 
+MAX_VERIFY_REASON_CHARS = 300
+
+
+class Verification(BaseModel):
+    """The verifier's judgement of one model finding before it is posted (the decision record:
+    which finding, what the verifier said, and whether the finding was kept)."""
+
+    agent: str
+    """The agent that reported the finding."""
+    path: str
+    line: int | None = None
+    rule: str
+    title: str = Field(max_length=200)
+    verdict: Literal["confirmed", "refuted", "unverified"]
+    """``unverified``: no verdict could be had (the call failed, or over the budget)."""
+    confidence: int = Field(default=0, ge=0, le=100)
+    reason: str = Field(max_length=MAX_VERIFY_REASON_CHARS)
+    """One line: why the verifier confirmed or refuted it, or why there is no verdict."""
+    kept: bool = False
+    model: str | None = None
+    usage: TokenUsage | None = None
+    cost_usd: float = 0.0
+
+
 class AgentReport(BaseModel):
     """An agent's decision on one batch: its inputs in brief, its findings, and why it skipped."""
 
@@ -140,6 +165,8 @@ class AgentReport(BaseModel):
     "line not in diff", or "outside the specialist's focus")."""
     error: str | None = None
     """Why the agent gave no usable answer (the review goes on without it)."""
+    verifications: list[Verification] = Field(default=[], max_length=MAX_FINDINGS)
+    """The verifier's report: its judgement of each model finding (see ``Verification``)."""
 
     def summary(self) -> AgentSummary:
         errors = [f"{t.tool}: {t.error}" for t in self.tools if t.error]

@@ -12,7 +12,6 @@ import anthropic
 import httpx
 import pytest
 
-from prsaga.adapters.claude import render_chunk
 from prsaga.local.llm_fake import (
     DelayReply,
     ErrorReply,
@@ -22,6 +21,7 @@ from prsaga.local.llm_fake import (
     ToolUseReply,
     serve_in_thread,
 )
+from prsaga.review.diff_render import render_chunk
 from tests.conftest import ANTHROPIC_KEY
 from tests.git_diff import parse_unified_diff
 

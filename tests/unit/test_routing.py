@@ -52,7 +52,7 @@ def test_without_an_llm_only_the_offline_reviewer_runs_even_if_disabled():
     decision = route(facts("src/app.py"), config, llm_available=False)
     assert decision.specialists == []
     assert decision.offline is True
-    assert "Claude specialists: not run (no Anthropic API key configured)" in decision.reasons
+    assert "Claude specialists: not run (no model provider configured)" in decision.reasons
     assert "offline: runs although disabled, because no Claude specialist runs" in decision.reasons
     # With an LLM, offline: false is honoured.
     assert route(facts("src/app.py"), config, llm_available=True).offline is False

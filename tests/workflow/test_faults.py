@@ -168,7 +168,11 @@ async def claude_stack(
     """Shared by the Claude tests, which run one at a time: a test's scripted replies go to
     its own pull requests."""
     state_dir = tmp_path_factory.mktemp("claude-faults")
-    async with running_stack(temporal_client, state_dir, claude=True) as stack:
+    # The worker's circuit breaker has tests of its own; here a provider that failed for one
+    # test is probed again at once by the next, instead of failing fast through a cool-down.
+    async with running_stack(
+        temporal_client, state_dir, claude=True, llm_circuit_cooldown_seconds=0
+    ) as stack:
         yield stack
 
 

@@ -13,7 +13,7 @@ counts (prompt caching included) as the real API, without a network::
 
 By default it answers as a deterministic reviewer: offered the ``report_findings`` tool, it
 calls it with findings for a few simple, real patterns on the added lines of the diff fenced in
-the prompt (the format of :func:`prsaga.adapters.claude.render_chunk`), limited to the categories
+the prompt (the format of :func:`prsaga.review.diff_render.render_chunk`), limited to the categories
 the system prompt's ``report-categories:`` line asks for. It is a pattern matcher: nothing
 written in a diff can change what it reports, which is what lets the tests prove that prompt
 injection does not change prsaga's verdict.
@@ -37,6 +37,7 @@ from prsaga.local.llm_fake.app import (
     RawReply,
     RecordedRequest,
     Reply,
+    ScriptedServer,
     ServerState,
     TextReply,
     ToolUseReply,
@@ -63,7 +64,7 @@ __all__ = [
 ]
 
 
-class FakeMessages:
+class FakeMessages(ScriptedServer):
     """The server's state and its ASGI application (``app``).
 
     Args:
@@ -80,34 +81,6 @@ class FakeMessages:
             raise ValueError("the local Messages API server needs a key to check requests against")
         self._state = ServerState(min_cache_tokens=min_cache_tokens, latency=latency)
         self.app: Starlette = build_app(self._state, api_key)
-
-    def __repr__(self) -> str:
-        # Never the key.
-        return f"FakeMessages(requests={len(self.requests)})"
-
-    def script(self, *replies: Reply) -> None:
-        """Queue replies for the next valid requests, in order; then the reviewer answers again."""
-        with self._state.lock:
-            self._state.script.extend(replies)
-
-    @property
-    def pending(self) -> int:
-        """Scripted replies not used yet."""
-        with self._state.lock:
-            return len(self._state.script)
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received so far (headers without the key), oldest first."""
-        with self._state.lock:
-            return list(self._state.requests)
-
-    def reset(self) -> None:
-        """Forget the script, the recorded requests and the prompt cache."""
-        with self._state.lock:
-            self._state.script.clear()
-            self._state.requests.clear()
-            self._state.cache.clear()
 
 
 @contextmanager

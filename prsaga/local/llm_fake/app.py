@@ -17,10 +17,10 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -39,6 +39,8 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 """The Messages API's request size limit."""
 MAX_CACHE_BREAKPOINTS = 4
 REVIEW_TOOL = "report_findings"
+VERIFY_TOOL = "verify_finding"
+JUDGE_TOOL = "judge_match"
 
 ERROR_TYPES: Mapping[int, str] = {
     400: "invalid_request_error",
@@ -158,6 +160,8 @@ class ServerState:
         """Answers wait in proportion to their tokens (``None``: at once)."""
         self.lock = threading.Lock()
         self.script: deque[Reply] = deque()
+        self.tool_scripts: dict[str, deque[Reply]] = {}
+        """Replies for the next requests that offer a given tool (before ``script``)."""
         self.requests: list[RecordedRequest] = []
         self.cache: set[str] = set()
         self.min_cache_tokens = min_cache_tokens
@@ -168,8 +172,11 @@ class ServerState:
             self._counter += 1
             return f"{prefix}_fake{self._counter:018d}"
 
-    def pop_script(self) -> Reply | None:
+    def pop_script(self, tools: set[Any]) -> Reply | None:
         with self.lock:
+            for tool in sorted(t for t in tools if isinstance(t, str)):
+                if self.tool_scripts.get(tool):
+                    return self.tool_scripts[tool].popleft()
             return self.script.popleft() if self.script else None
 
     def record(self, request: RecordedRequest) -> None:
@@ -177,36 +184,112 @@ class ServerState:
             self.requests.append(request)
 
 
+class ScriptedServer:
+    """What the tests do with a local model server: script its replies, read its requests."""
+
+    _state: ServerState
+
+    def __repr__(self) -> str:
+        # Never the key.
+        return f"{type(self).__name__}(requests={len(self.requests)})"
+
+    def script(self, *replies: Reply, tool: str | None = None) -> None:
+        """Queue replies for the next valid requests (that offer ``tool``, when given), in
+        order; then the default answers again (the reviewer, the verifier, the judge)."""
+        with self._state.lock:
+            if tool is None:
+                self._state.script.extend(replies)
+            else:
+                self._state.tool_scripts.setdefault(tool, deque()).extend(replies)
+
+    @property
+    def pending(self) -> int:
+        """Scripted replies not used yet."""
+        with self._state.lock:
+            return len(self._state.script) + sum(map(len, self._state.tool_scripts.values()))
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far (headers without credentials), oldest first."""
+        with self._state.lock:
+            return list(self._state.requests)
+
+    def reset(self) -> None:
+        """Forget the script, the recorded requests and the prompt cache."""
+        with self._state.lock:
+            self._state.script.clear()
+            self._state.tool_scripts.clear()
+            self._state.requests.clear()
+            self._state.cache.clear()
+
+
 # --- the application ----------------------------------------------------------------------------
 
 
+CREDENTIAL_HEADERS = frozenset({"x-api-key", "api-key", "authorization"})
+
+
+async def recorded(
+    state: ServerState,
+    request: Request,
+    raw: bytes,
+    answer: Callable[[Any], Awaitable[Response]],
+) -> Response:
+    """``answer`` to the request's parsed JSON body (``None`` if it is not JSON), recorded in
+    ``state`` with its headers (credentials left out) and status."""
+    try:
+        body: Any = json.loads(raw) if raw else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = None
+    response = await answer(body)
+    state.record(
+        RecordedRequest(
+            method=request.method,
+            path=request.url.path,
+            headers={
+                name: value
+                for name, value in request.headers.items()
+                if name not in CREDENTIAL_HEADERS
+            },
+            body=body,
+            status=response.status_code,
+        )
+    )
+    return response
+
+
+Platform = Literal["anthropic", "bedrock", "vertex"]
+BEDROCK_PATH = "/model/{model}/invoke"
+VERTEX_PATH = "/v1/projects/{project}/locations/{region}/publishers/anthropic/models/{target}"
+"""``{target}`` is ``MODEL:rawPredict``."""
+
+
 def build_app(state: ServerState, api_key: str) -> Starlette:
-    """The ASGI application serving ``POST /v1/messages`` against ``state``."""
+    """The ASGI application serving the Messages API against ``state``: ``POST /v1/messages``
+    as Anthropic serves it, ``POST /model/{model}/invoke`` as Amazon Bedrock does and
+    ``POST /v1/projects/.../models/{model}:rawPredict`` as Google Vertex does (the model in the
+    path, ``anthropic_version`` in the body; the same checks and answers otherwise)."""
 
     async def messages(request: Request) -> Response:
-        request_id = state.next_id("req")
-        headers = {
-            name: value
-            for name, value in request.headers.items()
-            if name not in ("x-api-key", "authorization")
-        }
-        raw = await request.body()
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            body = None
+        return await handle(request, "anthropic", None)
 
-        response = await _answer(request, state, api_key, raw, body, request_id)
-        state.record(
-            RecordedRequest(
-                method=request.method,
-                path=request.url.path,
-                headers=headers,
-                body=body,
-                status=response.status_code,
-            )
-        )
-        return response
+    async def bedrock(request: Request) -> Response:
+        return await handle(request, "bedrock", request.path_params["model"])
+
+    async def vertex(request: Request) -> Response:
+        model, _, method = request.path_params["target"].rpartition(":")
+        if method != "rawPredict" or not model:
+            return _error(404, f"{request.url.path} is not served here", state.next_id("req"))
+        return await handle(request, "vertex", model)
+
+    async def handle(request: Request, platform: Platform, model: str | None) -> Response:
+        request_id = state.next_id("req")
+        raw = await request.body()
+
+        async def answer(body: Any) -> Response:
+            return await _answer(request, state, api_key, raw, body, request_id, platform, model)
+
+        return await recorded(state, request, raw, answer)
 
     async def unrouted(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -215,7 +298,7 @@ def build_app(state: ServerState, api_key: str) -> Starlette:
 
     async def model(request: Request) -> Response:
         request_id = state.next_id("req")
-        if not _authorized(request, api_key):
+        if not _authenticated(request, api_key, "anthropic"):
             return _error(401, "invalid x-api-key", request_id)
         model_id = request.path_params["model_id"]
         if not model_id.startswith("claude-"):
@@ -232,19 +315,11 @@ def build_app(state: ServerState, api_key: str) -> Starlette:
         routes=[
             Route("/v1/messages", messages, methods=["POST"]),
             Route("/v1/models/{model_id}", model, methods=["GET"]),
+            Route(BEDROCK_PATH, bedrock, methods=["POST"]),
+            Route(VERTEX_PATH, vertex, methods=["POST"]),
         ],
         exception_handlers={404: unrouted, 405: unrouted},
     )
-
-
-def _authorized(request: Request, api_key: str) -> bool:
-    # The SDKs send `Authorization: Bearer <key>` since 2.0; the API still reads `x-api-key`
-    # first when both are present.
-    given_key = request.headers.get("x-api-key")
-    if given_key is None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        given_key = token.strip() if scheme.lower() == "bearer" else ""
-    return hmac.compare_digest(given_key.encode(), api_key.encode())
 
 
 async def _answer(
@@ -254,25 +329,38 @@ async def _answer(
     raw: bytes,
     body: Any,
     request_id: str,
+    platform: Platform,
+    path_model: str | None,
 ) -> Response:
-    if not _authorized(request, api_key):
+    if not _authenticated(request, api_key, platform):
         return _error(401, "invalid x-api-key", request_id)
-    version = request.headers.get("anthropic-version")
-    if version is None:
-        return _error(400, "anthropic-version: header is required", request_id)
-    if version not in API_VERSIONS:
-        return _error(400, f"anthropic-version: invalid version {version!r}", request_id)
+    if platform == "anthropic":
+        version = request.headers.get("anthropic-version")
+        if version is None:
+            return _error(400, "anthropic-version: header is required", request_id)
     if len(raw) > MAX_BODY_BYTES:
         return _error(413, "Request exceeds the maximum allowed number of bytes.", request_id)
     if body is None:
         return _error(400, "There was an error parsing the body of your request.", request_id)
+    if platform != "anthropic":
+        # Bedrock and Vertex take the model from the path and the version from the body.
+        if not isinstance(body, dict) or "model" in body:
+            return _error(400, "model: Extra inputs are not permitted", request_id)
+        version = body.pop("anthropic_version", None)
+        if version is None:
+            return _error(400, "anthropic_version: Field required", request_id)
+        body["model"] = path_model
+    if version not in API_VERSIONS:
+        return _error(400, f"anthropic-version: invalid version {version!r}", request_id)
     problem = validate_request(body, version)
     if problem is not None:
         return _error(400, problem, request_id)
 
-    reply = state.pop_script()
+    reply = state.pop_script(
+        {tool.get("name") for tool in body.get("tools") or [] if isinstance(tool, dict)}
+    )
     while isinstance(reply, DelayReply):
-        await _sleep_unless_disconnected(request, reply.seconds)
+        await sleep_unless_disconnected(request, reply.seconds)
         reply = reply.then
     if isinstance(reply, ErrorReply):
         return _error(
@@ -308,11 +396,27 @@ async def _answer(
         "usage": _usage(state, body, content),
     }
     if state.latency is not None:
-        await _sleep_unless_disconnected(request, state.latency.seconds(message["usage"]))
+        await sleep_unless_disconnected(request, state.latency.seconds(message["usage"]))
     return JSONResponse(message, headers={"request-id": request_id})
 
 
-async def _sleep_unless_disconnected(request: Request, seconds: float) -> None:
+def _authenticated(request: Request, api_key: str, platform: Platform) -> bool:
+    """The key as each platform's client sends it: ``x-api-key`` or a bearer token (the SDKs
+    send ``Authorization: Bearer <key>`` since 2.0; the API reads ``x-api-key`` first); on
+    Bedrock a Bedrock API key as a bearer token, or an AWS SigV4 signature whose access key id
+    is the key (its shape is checked, not its signature); on Vertex an OAuth access token."""
+    given_key = request.headers.get("x-api-key") if platform == "anthropic" else None
+    if given_key is None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if platform == "bedrock" and scheme == "AWS4-HMAC-SHA256":
+            credential = token.split(",")[0].strip().removeprefix("Credential=")
+            given_key = credential.split("/")[0] if "/bedrock/aws4_request" in credential else ""
+        else:
+            given_key = token.strip() if scheme.lower() == "bearer" else ""
+    return hmac.compare_digest(given_key.encode(), api_key.encode())
+
+
+async def sleep_unless_disconnected(request: Request, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         await asyncio.sleep(min(left, 0.05))
@@ -603,9 +707,13 @@ def _tool_use(state: ServerState, name: str, tool_input: Any) -> dict[str, Any]:
 def _default_reply(state: ServerState, body: Mapping[str, Any]) -> tuple[list[Any], str]:
     tool_names = {tool.get("name") for tool in body.get("tools") or [] if isinstance(tool, dict)}
     choice = body.get("tool_choice") or {"type": "auto"}
-    if REVIEW_TOOL in tool_names and choice.get("type") != "none":
-        findings = review(_diff_texts(body), requested_categories(body.get("system")))
-        return [_tool_use(state, REVIEW_TOOL, {"findings": findings})], "tool_use"
+    call = (
+        default_tool_call(tool_names, system_texts(body.get("system")), user_texts(body))
+        if choice.get("type") != "none"
+        else None
+    )
+    if call is not None:
+        return [_tool_use(state, *call)], "tool_use"
     text = (
         "This is prsaga's local Messages API server. It reviews diffs through the "
         f"{REVIEW_TOOL} tool and has nothing else to say."
@@ -613,40 +721,119 @@ def _default_reply(state: ServerState, body: Mapping[str, Any]) -> tuple[list[An
     return [{"type": "text", "text": text}], "end_turn"
 
 
+def default_tool_call(
+    tool_names: set[Any], system: list[str], texts: list[str]
+) -> tuple[str, dict[str, Any]] | None:
+    """The call the local model makes when offered one of prsaga's tools, or ``None``: the
+    reviewer's findings, the verifier's verdict, or the quality benchmark judge's matches.
+    Shared by the local Messages and Chat Completions servers."""
+    if REVIEW_TOOL in tool_names:
+        return REVIEW_TOOL, {
+            "findings": review(fenced(texts, "diff"), requested_categories(system))
+        }
+    if VERIFY_TOOL in tool_names:
+        return VERIFY_TOOL, verify(texts)
+    if JUDGE_TOOL in tool_names:
+        return JUDGE_TOOL, judge(texts)
+    return None
+
+
 _CATEGORIES_LINE = re.compile(r"^report-categories:[ \t]*(?P<names>.*)$", re.MULTILINE)
-_DIFF_FENCE = re.compile(
-    r"<diff_(?P<nonce>[0-9a-f]{8,64})>\n(?P<body>.*?)\n</diff_(?P=nonce)>", re.DOTALL
-)
 
 
-def requested_categories(system: Any) -> frozenset[str] | None:
+def system_texts(system: Any) -> list[str]:
+    if isinstance(system, str):
+        return [system]
+    return [block.get("text", "") for block in system or [] if isinstance(block, dict)]
+
+
+def requested_categories(system: list[str]) -> frozenset[str] | None:
     """The categories the system prompt's ``report-categories:`` line names (``None``: all)."""
-    texts = (
-        [system]
-        if isinstance(system, str)
-        else [block.get("text", "") for block in system or [] if isinstance(block, dict)]
-    )
-    for text in texts:
+    for text in system:
         match = _CATEGORIES_LINE.search(text)
         if match:
             return frozenset(name.strip() for name in match["names"].split(",") if name.strip())
     return None
 
 
-def _diff_texts(body: Mapping[str, Any]) -> list[str]:
-    """The fenced diffs in the user's messages (each once, first seen first)."""
+def user_texts(body: Mapping[str, Any]) -> list[str]:
+    """The text blocks of the user's messages, in order."""
     found: list[str] = []
     for message in body.get("messages") or []:
         if message.get("role") != "user":
             continue
         content = message.get("content")
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        for block in blocks:
+        for block in blocks or []:
             if isinstance(block, dict) and block.get("type") == "text":
-                for match in _DIFF_FENCE.finditer(block.get("text", "")):
-                    if match["body"] not in found:
-                        found.append(match["body"])
+                found.append(block.get("text", ""))
     return found
+
+
+def fenced(texts: list[str], tag: str) -> list[str]:
+    """The contents of the ``<tag_NONCE>...</tag_NONCE>`` fences in ``texts`` (each once, first
+    seen first)."""
+    pattern = re.compile(
+        rf"<{tag}_(?P<nonce>[0-9a-f]{{8,64}})>\n(?P<body>.*?)\n</{tag}_(?P=nonce)>", re.DOTALL
+    )
+    found: list[str] = []
+    for text in texts:
+        for match in pattern.finditer(text):
+            if match["body"] not in found:
+                found.append(match["body"])
+    return found
+
+
+_CODE_LINE = re.compile(r"^ *(?P<number>\d+) [ +] (?P<text>.*)$")
+
+
+def verify(texts: list[str]) -> dict[str, Any]:
+    """The local verifier: a finding is confirmed when the code it quotes is on the line it
+    names in the code shown, refuted when it is not; without a quote, confirmed with the
+    least confidence the default threshold keeps."""
+    findings, code = fenced(texts, "finding"), fenced(texts, "code")
+    try:
+        claim = json.loads(findings[0]) if findings else {}
+    except json.JSONDecodeError:
+        claim = {}
+    lines = {
+        int(match["number"]): match["text"]
+        for block in code
+        for match in map(_CODE_LINE.match, block.split("\n"))
+        if match
+    }
+    evidence = (claim.get("evidence") or "").strip()
+    first = claim.get("line")
+    last = claim.get("end_line") or first
+    if not evidence:
+        return {"verdict": "confirmed", "confidence": 80, "reason": "nothing quoted to check"}
+    shown = [lines.get(n, "") for n in range(first or 0, (last or 0) + 1)]
+    if any(evidence in line for line in shown):
+        return {"verdict": "confirmed", "confidence": 95, "reason": "the quoted code is there"}
+    return {"verdict": "refuted", "confidence": 90, "reason": "the quoted code is not there"}
+
+
+_WORD = re.compile(r"[a-z_][a-z0-9_]{3,}")
+
+
+def judge(texts: list[str]) -> dict[str, Any]:
+    """The local judge: a candidate matches the golden comments that share at least a third of
+    their words (four letters or more) with its title and comment (a stand-in that exercises
+    the plumbing, not a judgement)."""
+    candidates, goldens = fenced(texts, "candidate"), fenced(texts, "golden")
+    try:
+        claim = json.loads(candidates[0]) if candidates else {}
+        golden = json.loads(goldens[0]) if goldens else []
+    except json.JSONDecodeError:
+        claim, golden = {}, []
+    said = f"{claim.get('title', '')} {claim.get('comment', '')}" if isinstance(claim, dict) else ""
+    words = set(_WORD.findall(said.lower()))
+    matches = []
+    for index, comment in enumerate(golden if isinstance(golden, list) else []):
+        other = set(_WORD.findall(str(comment).lower()))
+        if words and other and len(words & other) / len(other) >= 1 / 3:
+            matches.append(index)
+    return {"matches": matches, "reason": "word overlap"}
 
 
 @dataclass(frozen=True)
@@ -667,7 +854,7 @@ _LINE = re.compile(r"^ *(?P<number>\d*) (?P<marker>[ +-]) (?P<text>.*)$")
 
 
 def parse_rendered_diff(text: str) -> list[DiffHunk]:
-    """The hunks of a diff in prsaga's prompt format (``prsaga.adapters.claude.render_chunk``)."""
+    """The hunks of a diff in prsaga's prompt format (``diff_render.render_chunk``)."""
     hunks: list[DiffHunk] = []
     path: str | None = None
     for line in text.split("\n"):
