@@ -76,6 +76,10 @@ def _result(area: str, name: str) -> Callable[..., CheckResult]:
     return make
 
 
+def skipped(area: str, name: str, because: str) -> CheckResult:
+    return CheckResult(area=area, name=name, status=Status.SKIPPED, detail=because)
+
+
 # --- Temporal -------------------------------------------------------------------------------------
 
 TEMPORAL = "Temporal"
@@ -98,26 +102,23 @@ async def check_temporal(settings: Settings) -> list[CheckResult]:
                 "start Temporal (`prsaga dev` runs one) or set PRSAGA_TEMPORAL_ADDRESS "
                 "(and PRSAGA_TEMPORAL_API_KEY / PRSAGA_TEMPORAL_TLS for Temporal Cloud)",
             ),
-            *(
-                CheckResult(
-                    area=TEMPORAL, name=name, status=Status.SKIPPED, detail="Temporal unreachable"
-                )
-                for name in names
-            ),
+            *(skipped(TEMPORAL, name, "Temporal unreachable") for name in names),
         ]
     results = [reachable(Status.OK, settings.temporal_address)]
     namespace = await check_namespace(client)
     results.append(namespace)
     if namespace.status is not Status.OK:
         for name in ("search attributes", "worker"):
-            results.append(
-                CheckResult(
-                    area=TEMPORAL, name=name, status=Status.SKIPPED, detail="no such namespace"
-                )
-            )
+            results.append(skipped(TEMPORAL, name, "no such namespace"))
         return results
-    results.append(await check_search_attributes(client))
-    results.append(await check_workers(client, settings))
+    for name, check in (
+        ("search attributes", check_search_attributes(client)),
+        ("worker", check_workers(client, settings)),
+    ):
+        try:
+            results.append(await check)
+        except RPCError as error:  # e.g. an API key without the rights to ask
+            results.append(_result(TEMPORAL, name)(Status.ERROR, f"Temporal refused: {error}"))
     return results
 
 
@@ -408,10 +409,15 @@ def check_app_installations(
 ) -> CheckResult:
     result = _result(GITHUB, "App installations")
     install = f"{app.get('html_url')}/installations/new"
-    answer = httpx.get(
-        f"{_api(settings)}/app/installations", headers=headers, timeout=TIMEOUT_SECONDS
-    )
-    installations = answer.json() if answer.status_code == 200 else []
+    try:
+        answer = httpx.get(
+            f"{_api(settings)}/app/installations", headers=headers, timeout=TIMEOUT_SECONDS
+        )
+    except httpx.HTTPError as error:
+        return _unreachable_github(result, settings, error)
+    if answer.status_code != 200:
+        return result(Status.ERROR, f"GET /app/installations answered {answer.status_code}")
+    installations = answer.json()
     if not installations:
         return result(Status.ERROR, "the App is not installed anywhere", f"install it: {install}")
     lagging = [
@@ -431,11 +437,14 @@ def check_app_installations(
     )
     if repo is not None:
         owner, _, name = repo.partition("/")
-        found = httpx.get(
-            f"{_api(settings)}/repos/{owner}/{name}/installation",
-            headers=headers,
-            timeout=TIMEOUT_SECONDS,
-        )
+        try:
+            found = httpx.get(
+                f"{_api(settings)}/repos/{owner}/{name}/installation",
+                headers=headers,
+                timeout=TIMEOUT_SECONDS,
+            )
+        except httpx.HTTPError as error:
+            return _unreachable_github(result, settings, error)
         if found.status_code != 200:
             return result(
                 Status.ERROR,
@@ -521,7 +530,7 @@ def check_repo_config(settings: Settings, repo: str) -> CheckResult:
     try:
         defaults = server_repo_config(settings)
     except ValueError:
-        return result(Status.SKIPPED, "the server's defaults are invalid")
+        return skipped(REPOSITORY, settings.repo_config_path, "the server's defaults are invalid")
     try:
         repository = make_github(settings, repo_full_name=repo).get_repo(repo, lazy=False)
     except GithubException as error:
@@ -564,8 +573,9 @@ def check_llm(settings: Settings) -> CheckResult:
     """The configured model answers at the configured base URL with the configured key."""
     result = _result(CLAUDE, "model")
     if settings.anthropic_api_key is None:
-        return result(
-            Status.SKIPPED,
+        return skipped(
+            CLAUDE,
+            "model",
             "no PRSAGA_ANTHROPIC_API_KEY: the Claude specialists are off, the offline reviewer "
             "reviews alone",
         )
@@ -652,26 +662,14 @@ def run_checks(settings: Settings, *, repo: str | None, webhook_url: str) -> lis
     if secret.status is Status.OK and reachable.status is Status.OK:
         results.append(check_webhook_signature(settings, webhook_url))
     else:
-        results.append(
-            CheckResult(
-                area=WEBHOOK,
-                name="signed delivery",
-                status=Status.SKIPPED,
-                detail="no secret or no server",
-            )
-        )
+        results.append(skipped(WEBHOOK, "signed delivery", "no secret or no server"))
     github = check_github(settings, repo)
     results += github
     results.append(check_server_defaults(settings))
     if repo is not None:
         if github[0].status is Status.ERROR:  # the token, or the App's JWT, does not work
             results.append(
-                CheckResult(
-                    area=REPOSITORY,
-                    name=settings.repo_config_path,
-                    status=Status.SKIPPED,
-                    detail="the GitHub credentials do not work",
-                )
+                skipped(REPOSITORY, settings.repo_config_path, "the GitHub credentials do not work")
             )
         else:
             results.append(check_repo_config(settings, repo))
