@@ -4,8 +4,9 @@ Each run is a fresh stack (instant agents) with ``workers`` worker processes on 
 queue. Every pull request is seeded first; then all their ``opened`` deliveries are sent by 50
 concurrent senders, and the bench waits for every final commit status. It reports:
 
-- whether every review completed, and any activity that timed out (the workflow sets only
-  start-to-close timeouts, so time spent queued can never time an activity out; this checks it);
+- whether every review completed, and what timed out: activities (the workflow sets only
+  start-to-close timeouts, so time spent queued can never time an activity out; this checks it)
+  and workflow tasks (by timeout type);
 - the workers' resident memory: each process's peak while the backlog drained;
 - how the backlog drained: schedule-to-start latency of the activities (from the histories,
   on the server's clock) in ten time slices of the run, and the reviews completed per second.
@@ -21,7 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.api.history.v1 import HistoryEvent
 
 from bench.driver import Driver
@@ -53,12 +54,21 @@ def schedule_to_start(events: list[HistoryEvent]) -> list[tuple[float, float]]:
     return waits
 
 
-def timed_out(events: list[HistoryEvent]) -> int:
-    kinds = (
-        EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
-        EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
-    )
-    return sum(1 for event in events if event.event_type in kinds)
+def timeouts(events: list[HistoryEvent]) -> dict[str, int]:
+    """Activities and workflow tasks that timed out, by kind (a workflow task left on a
+    worker's sticky queue too long times out ``SCHEDULE_TO_START`` and is rescheduled, with
+    the history replayed)."""
+    found: dict[str, int] = {}
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+            kind = "activity"
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+            timeout = event.workflow_task_timed_out_event_attributes.timeout_type
+            kind = f"workflow_task_{TimeoutType.Name(timeout).removeprefix('TIMEOUT_TYPE_')}"
+        else:
+            continue
+        found[kind.lower()] = found.get(kind.lower(), 0) + 1
+    return found
 
 
 def drain_curve(waits: list[tuple[float, float]], slices: int = SLICES) -> list[dict[str, Any]]:
@@ -121,6 +131,10 @@ async def _backlog_run(
     states: dict[str, int] = {}
     for status in finals.values():
         states[status["state"]] = states.get(status["state"], 0) + 1
+    timed_out: dict[str, int] = {}
+    for events in histories:
+        for kind, count in timeouts(events).items():
+            timed_out[kind] = timed_out.get(kind, 0) + count
     return {
         "workers": workers,
         "pull_requests": prs_count,
@@ -128,7 +142,8 @@ async def _backlog_run(
         "completed": len(finals),
         "missing": len(waited["missing"]),
         "final_states": states,
-        "timed_out": sum(timed_out(events) for events in histories),
+        "timed_out": timed_out,
+        "activities_timed_out": timed_out.get("activity", 0),
         "wall_s": round(wall, 1),
         "reviews_per_s": round(len(finals) / wall, 2) if wall else None,
         "deliveries_per_s": round(fired["per_s"], 1),

@@ -90,7 +90,7 @@ def test_quick_bench_reports_every_measure(quick_run: tuple[dict[str, Any], str]
     runs = results["backlog"]["runs"]
     assert [run["workers"] for run in runs] == [1, 2]
     for run in runs:
-        assert run["completed"] == run["pull_requests"] == 12 and run["timed_out"] == 0
+        assert run["completed"] == run["pull_requests"] == 12 and run["activities_timed_out"] == 0
         assert len(run["worker_peak_rss_mib"]) == run["workers"]
         assert sum(piece["activities"] for piece in run["drain"]) > 0
 
