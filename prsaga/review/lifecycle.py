@@ -7,10 +7,14 @@ task loudly instead of leaving a pull request in a state nobody can explain.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from prsaga.schema import (
+    ApprovalDecision,
     DecisionRecord,
     Finding,
+    PendingApproval,
+    PullRequestState,
     ReviewEvent,
     ReviewPolicy,
     ReviewStep,
@@ -73,3 +77,31 @@ def final_status(
         by = "timeout" if decision.channel == "timeout" else f"@{decision.decided_by}"
         text = f"{text}; {decision.proposal.lower().replace('_', ' ')} declined by {by}"
     return ("failure" if posted_as == "REQUEST_CHANGES" else "success"), text
+
+
+def decision_refusal(
+    state: PullRequestState, decision: ApprovalDecision, *, decided: bool
+) -> str | None:
+    """Why ``decision`` cannot settle the pending proposal (``None``: it can). ``decided``: a
+    decision on this proposal was already taken."""
+    approval = state.approval
+    if approval is None or decided:
+        return f"{state.pr} has no proposal awaiting a decision"
+    if decision.head_sha is not None and decision.head_sha != approval.head_sha:
+        return f"the pending proposal is for {approval.head_sha[:12]}, not {decision.head_sha[:12]}"
+    return None
+
+
+def decision_record(
+    approval: PendingApproval, decision: ApprovalDecision, at: datetime
+) -> DecisionRecord:
+    """The record kept of ``decision`` on ``approval``, taken at ``at``."""
+    return DecisionRecord(
+        head_sha=approval.head_sha,
+        proposal=approval.proposal,
+        approved=decision.approve,
+        decided_by=decision.decided_by,
+        channel=decision.channel,
+        reason=decision.reason,
+        at=at,
+    )
