@@ -55,6 +55,7 @@ def fetch_pull_request(gh: Github, pr: PullRequestRef) -> ParsedPullRequest:
         author=pull.user.login,
         state=pull.state,
         draft=bool(pull.draft),
+        updated_at=pull.updated_at,
         files=files,
     )
 
@@ -125,4 +126,5 @@ class ParseAgent:
             additions=sum(f.additions for f in parsed.files),
             deletions=sum(f.deletions for f in parsed.files),
             labels=parsed.labels,
+            updated_at=parsed.updated_at,
         )

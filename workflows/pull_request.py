@@ -17,7 +17,17 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from prsaga.review.commands import decide_command, may_run
-    from prsaga.review.lifecycle import advance, decision_record, decision_refusal
+    from prsaga.review.lifecycle import (
+        Admission,
+        HeadEvidence,
+        admit_event,
+        admit_event_by_arrival,
+        advance,
+        decision_record,
+        decision_refusal,
+        newer,
+        retire,
+    )
     from prsaga.review.texts import describe_decision, interruption_reason
     from prsaga.schema import (
         ApprovalDecision,
@@ -47,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
 
     from . import calls
     from .metrics import record_review
-    from .review_saga import ReviewSaga, root_cause
+    from .review_saga import RECENT_HEADS, ReviewSaga, root_cause
     from .saga import Saga
 
 # Bounded memories, so that the continue-as-new payload stays small.
@@ -55,6 +65,9 @@ RECENT_DELIVERIES = 500
 RECENT_DECISIONS = 20
 MAX_HISTORY_EVENTS = 10_000
 """Continue-as-new past this many events even if the server has not suggested it yet."""
+JUDGE_LATE_DELIVERIES = "judge-late-deliveries-by-evidence"
+"""Patch: a delivery supersedes or queues a review by evidence of its head's age, not by
+arrival (histories recorded before it replay with ``admit_event_by_arrival``)."""
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -81,9 +94,9 @@ class PullRequestWorkflow:
 
     @workflow.signal(name=EVENT_SIGNAL)
     def on_event(self, event: PullRequestEvent) -> None:
-        """A delivery about this pull request. Redeliveries and already-reviewed heads do
-        nothing; a newer event replaces a pending one, and a push supersedes a review in flight
-        for an older head."""
+        """A delivery about this pull request. Redeliveries, late deliveries and already
+        reviewed heads do nothing; a newer event replaces a pending one, and one about a newer
+        head supersedes the review in flight (``admit_event`` judges "newer" by evidence)."""
         state = self._state
         if not self._first_delivery(event.delivery_id, state.recent_deliveries):
             return
@@ -94,16 +107,33 @@ class PullRequestWorkflow:
             return
         if event.label and event.label not in state.labels:
             state.labels = [*state.labels, event.label]
-        manual = event.action in ("review", "labeled")
-        if not manual and event.head_sha in state.reviewed_shas:
-            workflow.logger.info("head %s already reviewed; ignored", event.head_sha)
+        admission = self._admission(event)
+        state.newest_update = newer(state.newest_update, event.updated_at)
+        if admission == Admission.IGNORE:
+            workflow.logger.info(
+                "%s about %s: late or already reviewed; ignored", event.action, event.head_sha
+            )
             return
         pending = state.pending
         # A full re-review asked for earlier stays full when a push replaces it.
         full = event.full or (pending is not None and pending.full)
         state.pending = event.model_copy(update={"full": full})
-        if event.head_sha not in (None, self.reviewing_head) and self.reviewing_head:
+        if admission == Admission.SUPERSEDE:
             self._interrupt(ReviewStep.SUPERSEDED)
+
+    def _admission(self, event: PullRequestEvent) -> Admission:
+        state = self._state
+        if not workflow.patched(JUDGE_LATE_DELIVERIES):
+            return admit_event_by_arrival(event, self.reviewing_head, state.reviewed_shas)
+        evidence = HeadEvidence(
+            reviewing_head=self.reviewing_head,
+            current_head=state.head_sha,
+            current_update=state.head_updated_at,
+            reviewed_heads=state.reviewed_shas,
+            retired_heads=state.retired_heads,
+            newest_update=state.newest_update,
+        )
+        return admit_event(event, evidence)
 
     @workflow.signal(name=COMMAND_SIGNAL)
     async def on_command(self, command: CommandEvent) -> None:
@@ -388,7 +418,12 @@ class PullRequestWorkflow:
 
     def remember(self, parsed: ParsedSummary) -> None:
         state = self._state
-        state.head_sha, state.title = parsed.diff.head_sha, parsed.title
+        head = parsed.diff.head_sha
+        # GitHub reports ``head`` now: deliveries about the head it replaced are late from now.
+        state.retired_heads = retire(state.retired_heads, state.head_sha, head, RECENT_HEADS)
+        state.newest_update = newer(state.newest_update, parsed.updated_at)
+        state.head_sha, state.head_updated_at = head, parsed.updated_at
+        state.title = parsed.title
         state.author, state.html_url = parsed.author, parsed.html_url
         state.labels = sorted(set(state.labels) | set(parsed.labels))
         workflow.upsert_memo({"title": parsed.title, "url": parsed.html_url})

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -80,6 +80,8 @@ class ScriptedActivities:
 
     head: str = HEAD_1
     """The head GitHub reports now (a push changes it)."""
+    updated_at: datetime = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    """The pull request's ``updated_at`` GitHub reports now."""
     policy: ReviewPolicy = field(default_factory=ReviewPolicy)
     specialists: dict[str, int] = field(default_factory=lambda: {"security": 1})
     findings: list[Finding] = field(default_factory=list)
@@ -144,6 +146,7 @@ class ScriptedActivities:
                 files=2,
                 additions=10,
                 deletions=1,
+                updated_at=self.updated_at,
             )
 
         @activity.defn(name="plan_review")
@@ -237,12 +240,16 @@ class PullRequestRun:
     handle: WorkflowHandle[PullRequestWorkflow, PullRequestState]
     script: ScriptedActivities
 
-    async def deliver(self, action: str, head: str | None = None) -> None:
+    async def deliver(
+        self, action: str, head: str | None = None, updated_at: datetime | None = None
+    ) -> None:
         event = PullRequestEvent(
             delivery_id=str(uuid.uuid4()),
-            action=action,
+            action=action,  # type: ignore[arg-type]
             head_sha=head,
-            sender="author",  # type: ignore[arg-type]
+            sender="author",
+            updated_at=updated_at,
+            label="security" if action == "labeled" else None,
         )
         await self.handle.signal(PullRequestWorkflow.on_event, event)
 
@@ -261,7 +268,11 @@ async def running(
     queue = f"saga-{uuid.uuid4()}"
     pr = PullRequestRef(owner="octo", repo="demo", number=1)
     opened = PullRequestEvent(
-        delivery_id=str(uuid.uuid4()), action="opened", head_sha=script.head, sender="author"
+        delivery_id=str(uuid.uuid4()),
+        action="opened",
+        head_sha=script.head,
+        sender="author",
+        updated_at=script.updated_at,
     )
     async with Worker(
         env.client,
@@ -488,4 +499,33 @@ async def test_a_failed_claude_specialist_does_not_fail_the_review(time_skipping
     }
     assert script.statuses()[-1] == (HEAD_1, "success", "no findings")
     assert script.of("withdraw_review") == []
+    assert state.step == ReviewStep.COMPLETED and state.last_error is None
+
+
+async def test_late_deliveries_about_an_older_head_leave_the_newer_review_alone(time_skipping):
+    """GitHub delivers out of order: while the newer head is under review, deliveries about the
+    older head arrive (a redelivered push, a label, ready for review, reopen), each carrying the
+    older ``updated_at``. None of them cancels the review, and the newer head is reviewed once."""
+    script = ScriptedActivities(head=HEAD_2, blocked_heads={HEAD_2})
+    older = script.updated_at - timedelta(minutes=3)
+    async with running(time_skipping, script) as saga:
+        await script.analyzing()
+        for action in ("synchronize", "labeled", "ready_for_review", "reopened"):
+            await saga.deliver(action, HEAD_1, older)
+        state = await saga.handle.query(PullRequestWorkflow.get_state)
+        assert state.pending is None and state.step == ReviewStep.ANALYZING
+        await script.release()
+        # And once it is reviewed, the same late deliveries again (new delivery ids).
+        state = await saga.settle()
+        for action in ("synchronize", "labeled", "ready_for_review", "reopened"):
+            await saga.deliver(action, HEAD_1, older)
+        state = await saga.settle()
+
+    assert script.statuses() == [
+        (HEAD_2, "pending", "Reviewing 2 changed files"),
+        (HEAD_2, "success", "no findings"),
+    ]
+    assert script.names().count("parse_pull_request") == 1
+    assert [p.diff.head_sha for p in script.of("publish_review")] == [HEAD_2]
+    assert state.reviews_started == 1 and state.reviewed_shas == [HEAD_2]
     assert state.step == ReviewStep.COMPLETED and state.last_error is None
