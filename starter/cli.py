@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from temporalio.client import WorkflowUpdateFailedError
 
 from prsaga.local.embedded import Endpoints, Stack, StackError, start_stack
+from prsaga.review.texts import counted
 from prsaga.runtime.config import Settings, get_settings
 from prsaga.runtime.temporal import connect, register_search_attributes
 from prsaga.schema import (
@@ -88,7 +89,10 @@ def _review(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Temporal UI: {settings.workflow_ui_url(pr.workflow_id)}")
     if state is not None:
         if state.last_review is not None and state.step.value == "completed":
-            print(f"Review posted: {state.last_review.html_url} ({state.findings_count} findings)")
+            print(
+                f"Review posted: {state.last_review.html_url} "
+                f"({counted(state.findings_count, 'finding')})"
+            )
         else:
             print(f"Review did not complete: {state.step.value} {state.last_error or ''}".rstrip())
             return 1

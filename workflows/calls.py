@@ -12,6 +12,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from prsaga.review.findings import status_description
+    from prsaga.review.texts import counted
     from prsaga.schema import (
         MAX_REASON_CHARS,
         MAX_REPLY_CHARS,
@@ -112,7 +113,7 @@ async def publish(input: PublishReviewInput) -> PublishedReview:
         retry_policy=GITHUB_RETRY,
         cancellation_type=FINISH_ON_CANCEL,
         summary=(
-            f"post review ({input.event}): {len(input.findings)} findings on "
+            f"post review ({input.event}): {counted(len(input.findings), 'finding')} on "
             f"{input.diff.head_sha[:12]}"
         ),
     )

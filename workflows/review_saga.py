@@ -18,7 +18,12 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 with workflow.unsafe.imports_passed_through():
     from prsaga.review.findings import keep_worst
     from prsaga.review.lifecycle import final_status, needs_approval, propose
-    from prsaga.review.texts import approval_request, describe_decision, proposal_text
+    from prsaga.review.texts import (
+        approval_request,
+        describe_decision,
+        proposal_text,
+        reviewing_text,
+    )
     from prsaga.schema import (
         AgentReport,
         ApprovalTimeoutDefault,
@@ -161,7 +166,7 @@ class ReviewSaga:
             state,
             head,
             "pending",
-            f"Reviewing {plan.files} changed files",
+            reviewing_text(plan.files),
             summary="\n".join(f"- {line}" for line in scope),
         )
 

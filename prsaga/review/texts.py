@@ -29,6 +29,18 @@ _PROPOSAL_ACTIONS: dict[ReviewEvent, str] = {
 }
 
 
+def counted(count: int, noun: str) -> str:
+    """``count`` and ``noun``, plural unless one: "1 finding", "2 findings"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def reviewing_text(files: int) -> str:
+    """The pending status while the agents look at ``files`` changed files."""
+    if files == 0:
+        return "No changed file to review (binary, removed or skipped files only)"
+    return f"Reviewing {counted(files, 'changed file')}"
+
+
 def interruption_reason(why: ReviewStep) -> str:
     """Why a review in flight stopped, for ``last_error`` and the error status."""
     return _INTERRUPTION_REASONS[why]
@@ -66,7 +78,7 @@ def approval_request(
     """The comment asking a maintainer to approve or reject what the review proposes."""
     fallback = "go ahead" if on_timeout == "proceed" else "post a comment"
     return (
-        f"prsaga proposes to **{proposal_text(proposal)}** ({findings} findings on "
+        f"prsaga proposes to **{proposal_text(proposal)}** ({counted(findings, 'finding')} on "
         f"{head_sha[:12]}). A maintainer can reply `{command_prefix} approve` to go ahead or "
         f"`{command_prefix} reject [reason]` to post the findings as a plain comment. Without a "
         f"decision by {utc_minute(deadline)}, prsaga will {fallback}."

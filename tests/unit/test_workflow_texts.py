@@ -9,9 +9,11 @@ from prsaga.review.commands import decide_command
 from prsaga.review.lifecycle import decision_record, decision_refusal
 from prsaga.review.texts import (
     approval_request,
+    counted,
     describe_decision,
     interruption_reason,
     proposal_text,
+    reviewing_text,
     status_text,
 )
 from prsaga.schema import (
@@ -52,6 +54,32 @@ def decide(cmd: CommandEvent, state: PullRequestState, **overrides):
 
 # ------------------------------------------------------------------------------------------------
 # Texts
+
+
+@pytest.mark.parametrize(
+    ("files", "text"),
+    [
+        (0, "No changed file to review (binary, removed or skipped files only)"),
+        (1, "Reviewing 1 changed file"),
+        (2, "Reviewing 2 changed files"),
+        (140, "Reviewing 140 changed files"),
+    ],
+)
+def test_the_pending_status_counts_files_in_good_english(files: int, text: str):
+    assert reviewing_text(files) == text
+
+
+def test_counts_are_singular_only_for_one():
+    assert [counted(n, "finding") for n in (0, 1, 2)] == ["0 findings", "1 finding", "2 findings"]
+    one = approval_request(
+        head_sha=HEAD,
+        proposal="APPROVE",
+        findings=1,
+        deadline=NOW,
+        on_timeout="comment",
+        command_prefix="/agent",
+    )
+    assert "(1 finding on aaaaaaaaaaaa)" in one
 
 
 @pytest.mark.parametrize(

@@ -83,6 +83,8 @@ class ScriptedActivities:
     updated_at: datetime = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     """The pull request's ``updated_at`` GitHub reports now."""
     policy: ReviewPolicy = field(default_factory=ReviewPolicy)
+    files: int = 2
+    """Files the plan gives the agents (0: every changed file is binary or skipped)."""
     specialists: dict[str, int] = field(default_factory=lambda: {"security": 1})
     findings: list[Finding] = field(default_factory=list)
     blocked_heads: set[str] = field(default_factory=set)
@@ -117,7 +119,7 @@ class ScriptedActivities:
 
     async def analyzing(self) -> None:
         """Return once every analysis activity of the first review has started."""
-        agents = 1 + sum(self.specialists.values())
+        agents = (1 + sum(self.specialists.values())) if self.files else 0
         async with asyncio.timeout(10):
             while len([n for n in self.names() if n in ANALYZE]) < agents:
                 await asyncio.sleep(0.02)
@@ -154,10 +156,10 @@ class ScriptedActivities:
             self.record("plan_review", input)
             return ReviewPlan(
                 input=input,
-                files=2,
+                files=self.files,
                 incremental=False,
-                offline_batches=1,
-                specialists=self.specialists,
+                offline_batches=1 if self.files else 0,
+                specialists=self.specialists if self.files else {},
                 policy=self.policy,
             )
 
@@ -381,7 +383,7 @@ async def waiting_for_approval(saga: PullRequestRun) -> PullRequestState:
     assert state.step == ReviewStep.AWAITING_APPROVAL
     assert state.approval is not None and state.approval.proposal == "REQUEST_CHANGES"
     [proposal] = saga.script.of("reply")
-    assert "prsaga proposes to **request changes** (1 findings on 111111111111)" in proposal.body
+    assert "prsaga proposes to **request changes** (1 finding on 111111111111)" in proposal.body
     assert saga.script.statuses()[-1] == (HEAD_1, "pending", "Awaiting approval to request changes")
     return state
 
@@ -529,3 +531,19 @@ async def test_late_deliveries_about_an_older_head_leave_the_newer_review_alone(
     assert [p.diff.head_sha for p in script.of("publish_review")] == [HEAD_2]
     assert state.reviews_started == 1 and state.reviewed_shas == [HEAD_2]
     assert state.step == ReviewStep.COMPLETED and state.last_error is None
+
+
+async def test_a_pull_request_with_nothing_to_review_says_so_and_posts_a_review(time_skipping):
+    """A binary-only pull request: the plan gives the agents no file."""
+    script = ScriptedActivities(files=0)
+    async with running(time_skipping, script) as saga:
+        state = await saga.settle()
+
+    assert not {"offline_review", "claude_review"} & set(script.names())
+    assert script.statuses() == [
+        (HEAD_1, "pending", "No changed file to review (binary, removed or skipped files only)"),
+        (HEAD_1, "success", "no findings"),
+    ]
+    [published] = script.of("publish_review")
+    assert published.agents == [] and published.findings == []
+    assert state.step == ReviewStep.COMPLETED
