@@ -8,10 +8,7 @@ the grounding verifier before it leaves the activity.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, TypeVar
+from typing import Any
 
 import anthropic
 from github import Github, UnknownObjectException
@@ -36,11 +33,10 @@ from prsaga.runtime.config import Settings
 from prsaga.runtime.telemetry import record_llm_usage
 from prsaga.schema import AgentReport, AnalyzeInput, DiffRef, Finding, SpecialistInput
 
+from .heartbeat import heartbeats
 from .plan import load_plan
 
 OFFLINE_AGENT = "offline"
-HEARTBEAT_EVERY_SECONDS = 10.0
-T = TypeVar("T")
 
 
 def fetch_changed_files(
@@ -52,7 +48,6 @@ def fetch_changed_files(
     changed: list[ChangedFile] = []
     skipped: list[SkippedFile] = []
     for diff_file in files:
-        activity.heartbeat(diff_file.path)
         added = diff_file.added_lines()
         content: str | None = None
         # A symlink's "content" would be its target file: nothing of it was added here.
@@ -79,18 +74,6 @@ def _file_text(repo: Repository, path: str, sha: str) -> tuple[str | None, str |
         return item.decoded_content.decode("utf-8"), None
     except UnicodeDecodeError:
         return None, "not UTF-8 text"
-
-
-def _heartbeating(work: Callable[[], T]) -> T:
-    """Run ``work`` (the linters, which may take a while) on a helper thread and heartbeat
-    meanwhile, so the heartbeat timeout catches a dead worker, not a slow linter."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(work)
-        while True:
-            try:
-                return future.result(timeout=HEARTBEAT_EVERY_SECONDS)
-            except FutureTimeout:
-                activity.heartbeat("running the tools")
 
 
 def grounded_report(
@@ -132,6 +115,7 @@ class AnalyzeAgents:
         self._settings = settings
 
     @activity.defn(name="offline_review")
+    @heartbeats
     def offline_review(self, input: AnalyzeInput) -> AgentReport:
         started = time.monotonic()
         plan, parsed = load_plan(self._settings, input.plan)
@@ -143,11 +127,7 @@ class AnalyzeAgents:
             repo_full_name=input.plan.diff.pr.full_name,
         )
         changed, skipped = fetch_changed_files(gh, input.plan.diff, batch)
-        review = _heartbeating(
-            lambda: review_files(
-                changed, ruff_select=self._settings.ruff_select, agent=OFFLINE_AGENT
-            )
-        )
+        review = review_files(changed, ruff_select=self._settings.ruff_select, agent=OFFLINE_AGENT)
         return grounded_report(
             agent=OFFLINE_AGENT,
             batch=input.batch,
@@ -160,6 +140,7 @@ class AnalyzeAgents:
         )
 
     @activity.defn(name="claude_review")
+    @heartbeats
     def claude_review(self, input: SpecialistInput) -> AgentReport:
         """One Claude specialist over one chunk. API failures are classified (rate limits and
         overload retry after the delay the API asks for); an unusable answer is recorded as the
@@ -182,16 +163,14 @@ class AnalyzeAgents:
         options = ClaudeOptions.from_settings(self._settings)
         client = make_client(self._settings)
         try:
-            result = _heartbeating(
-                lambda: review_chunk(
-                    client,
-                    options,
-                    specialist,
-                    context,
-                    files,
-                    agent=agent,
-                    budget_tokens=chunk.tokens if chunk.truncated else None,
-                )
+            result = review_chunk(
+                client,
+                options,
+                specialist,
+                context,
+                files,
+                agent=agent,
+                budget_tokens=chunk.tokens if chunk.truncated else None,
             )
         except anthropic.APIError as err:
             raise classify_anthropic_error(err) from err

@@ -12,6 +12,8 @@ from prsaga.review.diff import DiffParseError, ParsedPullRequest, diff_file_from
 from prsaga.runtime.config import Settings
 from prsaga.schema import DiffRef, ParsedSummary, ParseInput, PullRequestRef
 
+from .heartbeat import heartbeats
+
 PARSED_DIFFS: SharedCache[ParsedPullRequest] = SharedCache(size=4)
 """Parsed diffs this worker process uses now, keyed by (blob folder, DiffRef)."""
 MAX_BODY_CHARS = 4000
@@ -102,6 +104,7 @@ class ParseAgent:
         self._settings = settings
 
     @activity.defn(name="parse_pull_request")
+    @heartbeats
     def parse_pull_request(self, input: ParseInput) -> ParsedSummary:
         gh = make_github(
             self._settings,

@@ -26,6 +26,7 @@ from prsaga.review.routing import PullRequestFacts, apply_budget, route
 from prsaga.runtime.config import Settings, server_repo_config
 from prsaga.schema import PlanInput, ReviewPlan, ReviewPolicy, TokenUsage, clip
 
+from .heartbeat import heartbeats
 from .parse import load_parsed
 
 MILLION_INPUT_TOKENS = TokenUsage(input_tokens=1_000_000)
@@ -205,6 +206,7 @@ class PlanAgent:
         self._settings = settings
 
     @activity.defn(name="plan_review")
+    @heartbeats
     def plan_review(self, input: PlanInput) -> ReviewPlan:
         plan, _ = load_plan(self._settings, input)
         activity.logger.info(

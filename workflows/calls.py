@@ -45,11 +45,16 @@ GITHUB_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=8,
 )
-GITHUB_CALL_TIMEOUT = timedelta(minutes=2)
-# An analyze activity fetches files and runs tools or calls Claude; it heartbeats, so a dead
-# worker is detected in a minute rather than at the end of the budget.
+# Every activity heartbeats every few seconds (activities/heartbeat.py): when a worker dies, its
+# attempts are retried elsewhere once the heartbeat timeout passes, in well under 30 s.
+HEARTBEAT_TIMEOUT = timedelta(seconds=15)
+# The start-to-close timeouts bound a live but stuck attempt, close to the work's real bound:
+# a few GitHub requests (15 s HTTP timeout each) for a status, a reply or a permission...
+GITHUB_CALL_TIMEOUT = timedelta(seconds=30)
+# ... many for parsing (every file of the pull request), planning, posting or withdrawing...
+GITHUB_STEP_TIMEOUT = timedelta(minutes=2)
+# ... and fetching files then running the tools or calling Claude.
 ANALYZE_TIMEOUT = timedelta(minutes=10)
-ANALYZE_HEARTBEAT = timedelta(minutes=1)
 # Claude's 429/529 answers carry retry-after (used as the next delay); others back off.
 LLM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
@@ -66,7 +71,8 @@ async def parse(state: PullRequestState, why: str) -> ParsedSummary:
     return await workflow.execute_activity(
         stubs.parse_pull_request,
         ParseInput(pr=state.pr, installation_id=state.installation_id),
-        start_to_close_timeout=GITHUB_CALL_TIMEOUT,
+        start_to_close_timeout=GITHUB_STEP_TIMEOUT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=GITHUB_RETRY,
         summary=f"parse {state.pr} ({why})",
     )
@@ -76,7 +82,8 @@ async def plan(input: PlanInput) -> ReviewPlan:
     return await workflow.execute_activity(
         stubs.plan_review,
         input,
-        start_to_close_timeout=GITHUB_CALL_TIMEOUT,
+        start_to_close_timeout=GITHUB_STEP_TIMEOUT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=GITHUB_RETRY,
         summary=f"plan the review of {input.diff.head_sha[:12]}",
     )
@@ -87,7 +94,7 @@ async def offline_review(plan: ReviewPlan, batch: int) -> AgentReport:
         stubs.offline_review,
         AnalyzeInput(plan=plan.input, batch=batch),
         start_to_close_timeout=ANALYZE_TIMEOUT,
-        heartbeat_timeout=ANALYZE_HEARTBEAT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=GITHUB_RETRY,
         summary=f"offline review, batch {batch + 1}/{plan.offline_batches}",
     )
@@ -99,7 +106,7 @@ async def claude_review(plan: ReviewPlan, specialist: str, chunk: int, chunks: i
         SpecialistInput(plan=plan.input, specialist=specialist, chunk=chunk),
         task_queue=plan.llm_task_queue or workflow.info().task_queue,
         start_to_close_timeout=ANALYZE_TIMEOUT,
-        heartbeat_timeout=ANALYZE_HEARTBEAT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=LLM_RETRY,
         summary=f"Claude {specialist} review, chunk {chunk + 1}/{chunks}",
     )
@@ -109,7 +116,8 @@ async def publish(input: PublishReviewInput) -> PublishedReview:
     return await workflow.execute_activity(
         stubs.publish_review,
         input,
-        start_to_close_timeout=GITHUB_CALL_TIMEOUT,
+        start_to_close_timeout=GITHUB_STEP_TIMEOUT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=GITHUB_RETRY,
         cancellation_type=FINISH_ON_CANCEL,
         summary=(
@@ -129,7 +137,8 @@ async def withdraw(state: PullRequestState, review_key: str) -> None:
             reason=clip(state.last_error or "failed", MAX_REASON_CHARS),
             installation_id=state.installation_id,
         ),
-        start_to_close_timeout=GITHUB_CALL_TIMEOUT,
+        start_to_close_timeout=GITHUB_STEP_TIMEOUT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=GITHUB_RETRY,
     )
 
@@ -145,6 +154,7 @@ async def reply(state: PullRequestState, key: str, body: str) -> None:
             installation_id=state.installation_id,
         ),
         start_to_close_timeout=GITHUB_CALL_TIMEOUT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=GITHUB_RETRY,
         summary=f"reply: {body[:60]}",
     )
@@ -156,6 +166,7 @@ async def permission(state: PullRequestState, login: str) -> str:
         stubs.get_permission,
         PermissionInput(pr=state.pr, login=login, installation_id=state.installation_id),
         start_to_close_timeout=GITHUB_CALL_TIMEOUT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=GITHUB_RETRY,
         summary=f"permission of {login}",
     )
@@ -187,6 +198,7 @@ async def set_status(
             omitted_findings=omitted,
         ),
         start_to_close_timeout=GITHUB_CALL_TIMEOUT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
         retry_policy=GITHUB_RETRY,
         cancellation_type=FINISH_ON_CANCEL,
         summary=f"status {status}: {description}",
