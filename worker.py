@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 from activities.analyze import AnalyzeAgents
 from activities.comment import CommentAgent
 from activities.conversation import ConversationAgent
+from activities.heartbeat import MAX_HEARTBEAT_THROTTLE_SECONDS
 from activities.parse import ParseAgent, ParsedDiffs
 from activities.plan import PlanAgent, ReviewPlans
 from prsaga.runtime.config import Settings, get_settings
@@ -74,6 +75,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         activities=activities,
         activity_executor=executor,
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+        max_heartbeat_throttle_interval=timedelta(seconds=MAX_HEARTBEAT_THROTTLE_SECONDS),
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
 
@@ -92,6 +94,7 @@ def build_llm_worker(
         activity_executor=executor,
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         max_task_queue_activities_per_second=settings.llm_activities_per_second,
+        max_heartbeat_throttle_interval=timedelta(seconds=MAX_HEARTBEAT_THROTTLE_SECONDS),
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, TypeVar
+from typing import Any
 
 from github import Github, UnknownObjectException
 from github.Repository import Repository
@@ -50,14 +47,13 @@ from prsaga.schema import (
     VerifyInput,
 )
 
+from .heartbeat import heartbeats
 from .parse import ParsedDiffs
 from .plan import ReviewPlans
 
 OFFLINE_AGENT = "offline"
 VERIFIER_MAX_TOKENS = 1024
 """A verdict is a few dozen tokens; this leaves room for a model that explains at length."""
-HEARTBEAT_EVERY_SECONDS = 10.0
-T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
@@ -70,7 +66,6 @@ def fetch_changed_files(
     changed: list[ChangedFile] = []
     skipped: list[SkippedFile] = []
     for diff_file in files:
-        activity.heartbeat(diff_file.path)
         added = diff_file.added_lines()
         content: str | None = None
         if added and not diff_file.is_binary:
@@ -96,18 +91,6 @@ def _file_text(repo: Repository, path: str, sha: str) -> tuple[str | None, str |
         return item.decoded_content.decode("utf-8"), None
     except UnicodeDecodeError:
         return None, "not UTF-8 text"
-
-
-def _heartbeating(work: Callable[[], T]) -> T:
-    """Run ``work`` (the linters, which may take a while) on a helper thread and heartbeat
-    meanwhile, so the heartbeat timeout catches a dead worker, not a slow linter."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(work)
-        while True:
-            try:
-                return future.result(timeout=HEARTBEAT_EVERY_SECONDS)
-            except FutureTimeout:
-                activity.heartbeat("running the tools")
 
 
 def grounded_report(
@@ -194,6 +177,7 @@ class AnalyzeAgents:
         head SHA, path): fetched once per pull request."""
 
     @activity.defn(name="offline_review")
+    @heartbeats
     def offline_review(self, input: AnalyzeInput) -> AgentReport:
         started = time.monotonic()
         plan, parsed = self._plans.load(input.plan)
@@ -205,11 +189,7 @@ class AnalyzeAgents:
             repo_full_name=input.plan.diff.pr.full_name,
         )
         changed, skipped = fetch_changed_files(gh, input.plan.diff, batch)
-        review = _heartbeating(
-            lambda: review_files(
-                changed, ruff_select=self._settings.ruff_select, agent=OFFLINE_AGENT
-            )
-        )
+        review = review_files(changed, ruff_select=self._settings.ruff_select, agent=OFFLINE_AGENT)
         return grounded_report(
             agent=OFFLINE_AGENT,
             batch=input.batch,
@@ -222,6 +202,7 @@ class AnalyzeAgents:
         )
 
     @activity.defn(name="claude_review")
+    @heartbeats
     def claude_review(self, input: SpecialistInput) -> AgentReport:
         """One model specialist over one chunk, along its fallback chain. API failures are
         classified (rate limits and overload retry after the delay the API asks for; an open
@@ -237,18 +218,16 @@ class AnalyzeAgents:
         if self._settings.llm_context_lines > 0:
             heads = self._head_texts(input.plan.installation_id, parsed.ref, files)
             scopes = render_scopes(files, heads, self._settings.llm_context_lines)
-        result = _heartbeating(
-            lambda: review_chunk(
-                self._models,
-                plan.models.get(input.specialist) or self._settings.model_chain(specialist.name),
-                self._settings.anthropic_max_tokens,
-                specialist,
-                context_of(parsed),
-                files,
-                agent=agent,
-                budget_tokens=chunk.tokens if chunk.truncated else None,
-                scopes=scopes,
-            )
+        result = review_chunk(
+            self._models,
+            plan.models.get(input.specialist) or self._settings.model_chain(specialist.name),
+            self._settings.anthropic_max_tokens,
+            specialist,
+            context_of(parsed),
+            files,
+            agent=agent,
+            budget_tokens=chunk.tokens if chunk.truncated else None,
+            scopes=scopes,
         )
         record_llm_usage(activity.metric_meter(), agent, result.usage, result.cost_usd)
         skipped = f" (after passing over {'; '.join(result.skipped)})" if result.skipped else ""
@@ -268,6 +247,7 @@ class AnalyzeAgents:
         )
 
     @activity.defn(name="verify_finding")
+    @heartbeats
     def verify_finding(self, input: VerifyInput) -> Verification:
         """The verifier over one model finding, with the head code around it (its enclosing
         function, or a bounded window). API failures are classified like the specialists'."""
@@ -288,15 +268,13 @@ class AnalyzeAgents:
             self._settings.verify_context_lines,
             diff_file.added_lines(),
         )
-        verification = _heartbeating(
-            lambda: verify_finding(
-                self._models,
-                plan.models.get("verifier") or self._settings.model_chain("verifier"),
-                VERIFIER_MAX_TOKENS,
-                context_of(parsed),
-                finding,
-                code,
-            )
+        verification = verify_finding(
+            self._models,
+            plan.models.get("verifier") or self._settings.model_chain("verifier"),
+            VERIFIER_MAX_TOKENS,
+            context_of(parsed),
+            finding,
+            code,
         )
         meter = activity.metric_meter()
         record_llm_usage(

@@ -45,6 +45,7 @@ from prsaga.schema import (
     WithdrawReviewInput,
 )
 
+from .heartbeat import heartbeats
 from .parse import ParsedDiffs
 
 WITHDRAWN_MARKER = "<!-- prsaga:withdrawn -->"
@@ -119,6 +120,7 @@ class CommentAgent:
         return self._settings.workflow_ui_url(workflow_id) if workflow_id else None
 
     @activity.defn(name="set_commit_status")
+    @heartbeats
     def set_commit_status(self, input: CommitStatusInput) -> None:
         """Report the review's state on the head commit: a check run as a GitHub App, a commit
         status with a token. Idempotent: a retry updates the check run it finds."""
@@ -182,6 +184,7 @@ class CommentAgent:
             run.edit(output={"title": title, "summary": summary, "annotations": batch})
 
     @activity.defn(name="publish_review")
+    @heartbeats
     def publish_review(self, input: PublishReviewInput) -> PublishedReview:
         pr = input.diff.pr
         parsed = self._diffs.load(input.diff, input.installation_id)
@@ -250,6 +253,7 @@ class CommentAgent:
         )
 
     @activity.defn(name="withdraw_review")
+    @heartbeats
     def withdraw_review(self, input: WithdrawReviewInput) -> None:
         """Compensation: a review posted by a saga that failed afterwards is marked withdrawn and
         its inline comments deleted (GitHub cannot delete a submitted review). Idempotent."""

@@ -12,6 +12,8 @@ from prsaga.review.findings import truncate_body
 from prsaga.runtime.config import Settings
 from prsaga.schema import PermissionInput, ReplyInput
 
+from .heartbeat import heartbeats
+
 
 def reply_marker(key: str) -> str:
     return f"<!-- prsaga:reply key={key} -->"
@@ -29,6 +31,7 @@ class ConversationAgent:
         self._lock = threading.Lock()
 
     @activity.defn(name="reply")
+    @heartbeats
     def reply(self, input: ReplyInput) -> int:
         """Post ``input.body`` as a comment, once: a retry finds its marker (on a comment of
         prsaga's own, never on a copy someone else posted) and posts nothing."""
@@ -48,6 +51,7 @@ class ConversationAgent:
             return issue.create_comment(f"{body}\n\n{marker}").id
 
     @activity.defn(name="get_permission")
+    @heartbeats
     def get_permission(self, input: PermissionInput) -> str:
         """The sender's permission on the repository (admin, maintain, write, triage, read or
         none), as GitHub answers it, cached for ``permission_cache_seconds``."""

@@ -13,6 +13,8 @@ from prsaga.review.redact import redact
 from prsaga.runtime.config import Settings
 from prsaga.schema import DiffRef, ParsedSummary, ParseInput, PullRequestRef
 
+from .heartbeat import heartbeats
+
 MAX_BODY_CHARS = 4000
 """The pull request's description kept for the reviewers' context (bounded, and untrusted)."""
 MAX_LABEL_CHARS = 100
@@ -62,6 +64,7 @@ def fetch_pull_request(gh: Github, pr: PullRequestRef) -> ParsedPullRequest:
         author=pull.user.login,
         state=pull.state,
         draft=bool(pull.draft),
+        updated_at=pull.updated_at,
         files=files,
     )
 
@@ -114,6 +117,7 @@ class ParseAgent:
         self._diffs = diffs or ParsedDiffs(settings)
 
     @activity.defn(name="parse_pull_request")
+    @heartbeats
     def parse_pull_request(self, input: ParseInput) -> ParsedSummary:
         gh = make_github(
             self._settings,
@@ -137,4 +141,5 @@ class ParseAgent:
             additions=sum(f.additions for f in parsed.files),
             deletions=sum(f.deletions for f in parsed.files),
             labels=parsed.labels,
+            updated_at=parsed.updated_at,
         )

@@ -26,6 +26,7 @@ from prsaga.review.repo_config import load_repo_config
 from prsaga.runtime.config import Settings, server_repo_config
 from prsaga.schema import PlanInput, ReviewPlan, TokenUsage
 
+from .heartbeat import heartbeats
 from .parse import ParsedDiffs
 
 MILLION_INPUT_TOKENS = TokenUsage(input_tokens=1_000_000)
@@ -154,6 +155,7 @@ class PlanAgent:
         self._plans = plans
 
     @activity.defn(name="plan_review")
+    @heartbeats
     def plan_review(self, input: PlanInput) -> ReviewPlan:
         plan, _ = self._plans.load(input)
         activity.logger.info(

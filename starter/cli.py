@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from prsaga.local.embedded import Endpoints, Stack, StackError, start_stack
 from prsaga.review.audit import History, audit_trail, render_audit
+from prsaga.review.texts import counted
 from prsaga.runtime.config import Settings, get_settings
 from prsaga.runtime.temporal import connect, register_search_attributes
 from prsaga.schema import (
@@ -91,7 +92,10 @@ def _review(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Temporal UI: {settings.workflow_ui_url(pr.workflow_id)}")
     if state is not None:
         if state.last_review is not None and state.step.value == "completed":
-            print(f"Review posted: {state.last_review.html_url} ({state.findings_count} findings)")
+            print(
+                f"Review posted: {state.last_review.html_url} "
+                f"({counted(state.findings_count, 'finding')})"
+            )
         else:
             print(f"Review did not complete: {state.step.value} {state.last_error or ''}".rstrip())
             return 1

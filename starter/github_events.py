@@ -16,10 +16,18 @@ import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal, NoReturn, Protocol, TypeVar, cast, get_args
 from urllib.parse import parse_qs
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from prsaga.review.commands import parse_command
 from prsaga.schema import CommandEvent, PullRequestEvent, PullRequestRef
@@ -214,6 +222,17 @@ class PullRequestData(_Payload):
     state: Literal["open", "closed"]
     title: str
     html_url: str
+    updated_at: datetime | None = None
+    """When GitHub last changed the pull request, as of this delivery: it orders deliveries,
+    which GitHub does not deliver in order. Evidence, not required: unreadable means unknown."""
+
+    @field_validator("updated_at", mode="wrap")
+    @classmethod
+    def _unknown_if_unreadable(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            return None
 
 
 class Account(_Payload):
@@ -399,6 +418,7 @@ def pull_request_changed(delivery: Delivery, options: RouteOptions) -> Routed:
             sender=webhook.sender.login,
             source="webhook",
             installation_id=webhook.installation.id if webhook.installation else None,
+            updated_at=webhook.pull_request.updated_at,
         )
     except ValidationError as exc:
         raise BadPayload(f"invalid pull_request delivery: {_describe(exc)}") from None

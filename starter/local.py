@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from prsaga.local.demo import load_demo_pull_request
+from prsaga.local.github_fake.objects import github_timestamp
 from prsaga.runtime.config import Settings
 from starter.demo import deliver
 
@@ -51,6 +53,8 @@ class LocalGitHub:
         payload = copy.deepcopy(self._payload)
         payload["action"] = "synchronize"
         payload["pull_request"]["head"]["sha"] = head
+        # As GitHub sends it: the push is the pull request's newest change.
+        payload["pull_request"]["updated_at"] = github_timestamp(datetime.now(UTC))
         return f"pushed {head[:12]}; " + self._deliver("pull_request", payload)
 
     def comment(self, login: str, body: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from prsaga.schema import DiffRef
+from prsaga.schema import DiffRef, GitHubTime
 
 logger = logging.getLogger(__name__)
 
@@ -476,6 +476,7 @@ class ParsedPullRequest(BaseModel):
     state: str
     draft: bool
     labels: list[str] = []
+    updated_at: GitHubTime | None = None
     files: list[DiffFile]
 
     def files_by_path(self) -> dict[str, DiffFile]:

@@ -360,14 +360,18 @@ def render_summary(
             )
     if notes:
         parts += ["", "#### Notes", "", *(f"- {note}" for note in notes)]
-    parts += ["", "<details><summary>Coverage</summary>", ""]
-    parts += ["| agent | files | findings | skipped | errors |", "|---|---|---|---|---|"]
-    for agent in _per_agent(agents):
-        errors = "; ".join(agent.errors) or "none"
-        parts.append(
-            f"| {agent.agent} | {agent.files} | {agent.findings} | {agent.skipped} | {errors} |"
-        )
-    parts += ["", "</details>"]
+    coverage = _per_agent(agents)
+    if not coverage:
+        parts += ["", "No agent ran: no changed file could be reviewed."]
+    else:
+        parts += ["", "<details><summary>Coverage</summary>", ""]
+        parts += ["| agent | files | findings | skipped | errors |", "|---|---|---|---|---|"]
+        for agent in coverage:
+            errors = "; ".join(agent.errors) or "none"
+            parts.append(
+                f"| {agent.agent} | {agent.files} | {agent.findings} | {agent.skipped} | {errors} |"
+            )
+        parts += ["", "</details>"]
     if workflow_url:
         parts += ["", f"Audit trail: [Temporal workflow]({workflow_url})"]
     parts += ["", review_marker(review_key)]

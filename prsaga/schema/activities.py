@@ -15,6 +15,7 @@ from prsaga.schema.pull_request import (
     MAX_REPLY_CHARS,
     SHA,
     DiffRef,
+    GitHubTime,
     PullRequestRef,
 )
 
@@ -40,6 +41,8 @@ class ParsedSummary(BaseModel):
     additions: int
     deletions: int
     labels: list[str] = []
+    updated_at: GitHubTime | None = None
+    """The pull request's ``updated_at`` as fetched: the age of the head GitHub reports now."""
 
 
 class PlanInput(BaseModel):

@@ -4,9 +4,11 @@ schema module and every process shares."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # GitHub's rules: owners are alphanumerics and single hyphens; repositories add "." and "_".
 _OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})"
@@ -95,3 +97,11 @@ def clip(text: str, limit: int) -> str:
         return text
     note = " … (cut)"
     return text[: limit - len(note)] + note
+
+
+def _assume_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+GitHubTime = Annotated[datetime, AfterValidator(_assume_utc)]
+"""A GitHub timestamp: UTC, so that one sent without a zone still compares with the others."""

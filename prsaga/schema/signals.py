@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from prsaga.schema.pull_request import GitHubTime
+
 EventAction = Literal[
     "opened", "reopened", "synchronize", "ready_for_review", "closed", "labeled", "review"
 ]
@@ -36,6 +38,9 @@ class PullRequestEvent(BaseModel):
     """The GitHub App installation the delivery came from (App authentication)."""
     received_at: datetime | None = None
     """When prsaga received it (the start of the end-to-end review latency)."""
+    updated_at: GitHubTime | None = None
+    """The pull request's ``updated_at`` in the delivery: when GitHub last changed it as of this
+    event. GitHub does not deliver in order, so this (not arrival) tells a late delivery apart."""
 
 
 MAX_COMMAND_ARGUMENT = 500

@@ -66,6 +66,14 @@ class PullRequestState(BaseModel):
     """The latest human decisions, newest last (bounded)."""
     recent_commands: list[str] = []
     """Command delivery ids already handled."""
+    retired_heads: list[str] = []
+    """Heads GitHub has since replaced (a later parse reported another head), newest last: a
+    delivery about one of them is late. Bounded."""
+    newest_update: datetime | None = None
+    """The newest ``updated_at`` known (deliveries and parses): a delivery older than this
+    about another head than ``head_sha`` is late."""
+    head_updated_at: datetime | None = None
+    """The ``updated_at`` GitHub reported with ``head_sha``: what that parse already saw."""
 
 
 class WorkflowOptions(BaseModel):

@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -138,6 +139,7 @@ def expected_routing(name: str, delivery_id: str = DELIVERY_ID) -> tuple[PullReq
         "full": False,
         "installation_id": (payload.get("installation") or {}).get("id"),
         "received_at": None,
+        "updated_at": datetime.fromisoformat(payload["pull_request"]["updated_at"]),
     }
     return pr, event
 

@@ -1,6 +1,7 @@
 # --- The house style holds: ruff (lint + format) and mypy over the project's code ---
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -25,3 +26,18 @@ def test_ruff_lint_and_format_are_clean():
 def test_mypy_finds_no_type_errors():
     result = run(sys.executable, "-m", "mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+MAX_WORKFLOW_FUNCTION_LINES = 60
+
+
+def test_workflow_functions_stay_small():
+    """Workflow code is replayed for years: each function reads as one named step."""
+    long = []
+    for path in sorted((REPO / "workflows").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_WORKFLOW_FUNCTION_LINES:
+                    long.append(f"{path.name}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, long

@@ -231,3 +231,23 @@ def test_a_label_reaches_the_workflow_with_its_installation_but_not_its_name():
     assert routed.event.action == "labeled"
     assert routed.event.installation_id == payload["installation"]["id"]
     assert payload["label"]["name"] not in routed.event.model_dump_json()
+
+
+def test_a_pull_request_delivery_carries_when_github_last_changed_it():
+    """The workflow orders deliveries by ``pull_request.updated_at``; one it cannot read is
+    unknown (evidence, not a reason to refuse the delivery)."""
+    payload = json.loads((WEBHOOKS / "pull_request" / "labeled.payload.json").read_text())
+    routed = route(_delivery("pull_request", payload))
+    assert isinstance(routed, Routed) and routed.event.updated_at is not None
+    assert (
+        routed.event.updated_at.isoformat().replace("+00:00", "Z")
+        == (payload["pull_request"]["updated_at"])
+    )
+    for unreadable in ("yesterday", None, {"at": 1}):
+        payload["pull_request"]["updated_at"] = unreadable
+        routed = route(_delivery("pull_request", payload))
+        assert isinstance(routed, Routed) and routed.event.updated_at is None
+    payload["pull_request"]["updated_at"] = "2026-05-01T12:00:00"  # no zone: UTC
+    routed = route(_delivery("pull_request", payload))
+    assert isinstance(routed, Routed) and routed.event.updated_at is not None
+    assert routed.event.updated_at.utcoffset() is not None

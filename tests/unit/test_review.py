@@ -118,6 +118,21 @@ def test_summary_carries_marker_counts_and_coverage(files_02):
     assert "| offline | 1 | 1 | 0 | none |" in body
 
 
+def test_a_review_no_agent_ran_for_has_no_empty_coverage_table(files_02):
+    """A binary-only pull request: every file skipped, no agent ran."""
+    body = render_summary(
+        review_key="key-binary01",
+        head_sha="c" * 40,
+        plan=plan_review([], files_02, max_inline=5),
+        agents=[],
+        workflow_url=None,
+        notes=["no file to review: every changed file is removed or skipped"],
+    )
+    assert "| agent |" not in body and "Coverage" not in body
+    assert "No agent ran: no changed file could be reviewed." in body
+    assert body.endswith(review_marker("key-binary01"))
+
+
 def test_huge_summary_is_truncated_but_keeps_its_marker(files_02):
     path = next(iter(files_02))
     many = [finding(path, None, rule=f"R{i}", message="x" * 3000) for i in range(40)]

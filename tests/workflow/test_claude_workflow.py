@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from prsaga.local.github_fake.objects import github_timestamp
 from prsaga.local.llm_fake import ErrorReply, FakeMessages, ToolUseReply
 from prsaga.schema import AgentReport, ReviewStep, Verification, WaitForReviewInput
 from tests.conftest import ANTHROPIC_KEY, Harness, running_harness
@@ -123,6 +125,7 @@ async def test_instructions_hidden_in_the_diff_do_not_change_the_verdict(
         head = h.github.push(ref.owner, ref.repo, ref.number, contents={"app/hook.py": INJECTED})
         payload = copy.deepcopy(h.pr.webhook_payload)
         payload["pull_request"]["head"]["sha"] = head
+        payload["pull_request"]["updated_at"] = github_timestamp(datetime.now(UTC))
         await h.deliver(payload)
         state = await settle(h)
 
@@ -233,6 +236,8 @@ async def test_a_label_adds_its_specialist_without_repeating_earlier_comments(
         labeled = copy.deepcopy(h.pr.webhook_payload)
         labeled["action"] = "labeled"
         labeled["label"] = {"name": "security-review"}
+        # Adding a label changes the pull request: GitHub sends the newer ``updated_at``.
+        labeled["pull_request"]["updated_at"] = github_timestamp(datetime.now(UTC))
         await h.deliver(labeled)
         state = await settle(h)
         reports = await agent_reports(h)

@@ -52,7 +52,7 @@ from tests.workflow.test_reliability import (
     webhook_client,
 )
 from worker import MAX_CONCURRENT_ACTIVITIES, build_worker
-from workflows.pull_request import GITHUB_RETRY, LLM_RETRY
+from workflows.calls import GITHUB_RETRY, LLM_RETRY
 
 ANTHROPIC_KEY = "sk-ant-" + "f4ke" * 10
 BARE_EXCEPT = (

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+from prsaga.local.github_fake.store import github_timestamp
 from prsaga.schema import ApprovalDecision, PullRequestState, ReviewStep, WaitForReviewInput
 from prsaga.schema.search_attributes import AWAITING_APPROVAL_QUERY
 from starter.temporal import decide
@@ -112,6 +114,7 @@ async def push(harness: Harness, contents: dict[str, str | None], *, force: bool
     payload = copy.deepcopy(harness.pr.webhook_payload)
     payload["action"] = "synchronize"
     payload["pull_request"]["head"]["sha"] = head
+    payload["pull_request"]["updated_at"] = github_timestamp(datetime.now(UTC))
     assert (await harness.deliver(payload)).status_code == 202
     return head
 

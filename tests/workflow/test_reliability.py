@@ -6,12 +6,11 @@ SIGKILL, which no code can intercept. The local GitHub is put behind :class:`Gat
 chosen request at a chosen step (before GitHub handles it, or after GitHub did the work but
 before its answer reaches the worker) so that each kill lands exactly where a test wants it.
 
-A killed worker's running activity is only noticed by Temporal when its timeout expires (two
-minutes for a GitHub call, a one-minute heartbeat for an analyze batch). To keep the suite fast,
-:func:`forget_dead_worker` stands in for that timeout: it fails, through Temporal's API, each
-attempt the dead worker had started, which is what the timeout would do later (and drops the
-workflows' stickiness to the dead worker, which the server does after ten seconds). The retry
-then runs on the new worker, so everything after the kill is the production path.
+A killed worker's running activities are noticed by Temporal through their short heartbeat
+timeout (every activity heartbeats every few seconds), and its workflows move off its sticky queue
+after the sticky timeout: nothing here stands in for either, so the trials measure the real crash
+recovery, from the new worker polling to every review in flight settled (printed, and recorded as
+the ``recovery_seconds`` property; the README's reliability table shows the max over trials).
 
 Counts: ``PRSAGA_TRIALS`` random kills (default 3, the full run is 20; see the README's
 "Reliability" section); ``PRSAGA_SEED`` picks their moments (default 0).
@@ -38,21 +37,20 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, PendingActivityState
-from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.exceptions import ApplicationError
 
 from prsaga.local.embedded import temporal_cli
 from prsaga.local.github_fake import FakeGitHub
+from prsaga.local.github_fake.store import github_timestamp
 from prsaga.runtime.config import Settings
 from prsaga.schema import PullRequestEvent, PullRequestRef, PullRequestState, WaitForReviewInput
 from prsaga.schema.search_attributes import dev_server_args
@@ -300,6 +298,8 @@ def event_payload(
     event = copy.deepcopy(dict(payload))
     event["action"] = action
     event["pull_request"]["head"]["sha"] = head_sha
+    # As GitHub sends it: the pull request's ``updated_at`` as of the event.
+    event["pull_request"]["updated_at"] = github_timestamp(datetime.now(UTC))
     return event
 
 
@@ -444,34 +444,32 @@ def children() -> Iterator[list[ChildProcess]]:
 # Temporal helpers
 
 
-async def forget_dead_worker(client: Client, workflow_ids: list[str], pid: int) -> int:
-    """Tell Temporal now what it would find out later: the worker ``pid`` is dead.
-
-    Fails each activity attempt the worker had started (what its start-to-close or heartbeat
-    timeout does after one or two minutes) and drops the workflows' stickiness to it (what the
-    server does after ten seconds without a poll). Returns how many attempts were failed.
-    """
-    failed = 0
+async def attempts_of(client: Client, workflow_ids: list[str], pid: int) -> int:
+    """How many activity attempts the worker ``pid`` had started and not finished."""
+    started = 0
     for workflow_id in workflow_ids:
         description = await client.get_workflow_handle(workflow_id).describe()
-        for pending in description.raw_description.pending_activities:
-            if pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED and (
-                pending.last_worker_identity.startswith(f"{pid}@")
-            ):
-                handle = client.get_async_activity_handle(
-                    workflow_id=workflow_id,
-                    run_id=description.run_id,
-                    activity_id=pending.activity_id,
-                )
-                await handle.fail(ApplicationError(f"worker {pid} was killed"))
-                failed += 1
-        await client.workflow_service.reset_sticky_task_queue(
-            ResetStickyTaskQueueRequest(
-                namespace=client.namespace,
-                execution=WorkflowExecution(workflow_id=workflow_id),
-            )
+        started += sum(
+            pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            and pending.last_worker_identity.startswith(f"{pid}@")
+            for pending in description.raw_description.pending_activities
         )
-    return failed
+    return started
+
+
+async def recover(
+    client: Client, worker: WorkerProcess, prs: list[SeededPR]
+) -> tuple[float, list[PullRequestState]]:
+    """Start ``worker`` and wait for every pull request to settle: the seconds from the worker
+    polling to the last review in flight settled, and the states."""
+    worker.start_polling()
+    available = time.monotonic()
+    states = await asyncio.gather(*(settled(client, pr.ref, timeout=90) for pr in prs))
+    return time.monotonic() - available, list(states)
+
+
+CRASH_RECOVERY_BOUND = 60.0
+"""Seconds: a generous bound (the target, 30 s, is measured and shown in the README)."""
 
 
 async def settled(client: Client, pr: PullRequestRef, timeout: float = 60) -> PullRequestState:
@@ -589,7 +587,9 @@ KILLED_ACTIVITY = {
 }
 
 
-async def test_worker_killed_in_every_step_reviews_each_pr_exactly_once(crashable: Crashable):
+async def test_worker_killed_in_every_step_reviews_each_pr_exactly_once(
+    crashable: Crashable, record_property: Callable[[str, object], None]
+):
     """One pull request held at each step, one SIGKILL for all of them, a new worker: each pull
     request ends with exactly one review and one verdict, and the killed step ran again."""
     github, client = crashable.github, crashable.client
@@ -623,11 +623,15 @@ async def test_worker_killed_in_every_step_reviews_each_pr_exactly_once(crashabl
                 hold.abandon()
 
         ids = [pr.ref.workflow_id for pr in prs.values()]
-        assert await forget_dead_worker(client, ids, first.pid) == len(prs)
+        assert await attempts_of(client, ids, first.pid) == len(prs)
         second = crashable.worker()
         running.append(second)
-        second.start_polling()
-        states = {step: await settled(client, pr.ref) for step, pr in prs.items()}
+        recovery, settled_states = await recover(client, second, list(prs.values()))
+        states = dict(zip(prs, settled_states, strict=True))
+
+    print(f"crash recovery after a kill in every step: {recovery:.1f} s")
+    record_property("recovery_seconds", round(recovery, 1))
+    assert recovery < CRASH_RECOVERY_BOUND
 
     for step, pr in prs.items():
         assert_reviewed_once(github, pr, states[step])
@@ -652,14 +656,14 @@ async def test_random_worker_kills_lose_and_duplicate_nothing(
     github.gate.delay(0.03, "GET", ".", times=1_000_000)
     github.gate.delay(0.03, "POST", ".", times=1_000_000)
     ids = [pr.ref.workflow_id for pr in prs]
-    mid_activity = 0
+    mid_activity, recoveries = 0, []
     with children() as running:
         async with webhook_client(crashable.settings, client) as http:
+            worker = crashable.worker()
+            running.append(worker)
+            worker.start_polling()
             await asyncio.gather(*(crashable.deliver(http, pr.payload) for pr in prs))
             for trial in range(TRIALS):
-                worker = crashable.worker()
-                running.append(worker)
-                worker.start_polling()
                 pr = rng.choice(prs)
                 if trial:  # a new head on one pull request, and its webhook
                     server_py = f"print({trial})\n# pull request {pr.ref.number}\n"
@@ -670,12 +674,18 @@ async def test_random_worker_kills_lose_and_duplicate_nothing(
                     await crashable.deliver(http, event_payload(pr.payload, head, "synchronize"))
                 await asyncio.sleep(rng.uniform(0.1, 1.5))
                 worker.kill()
-                mid_activity += bool(await forget_dead_worker(client, ids, worker.pid))
-        survivor = crashable.worker()
-        running.append(survivor)
-        survivor.start_polling()
-        states = [await settled(client, pr.ref, timeout=90) for pr in prs]
+                mid_activity += bool(await attempts_of(client, ids, worker.pid))
+                worker = crashable.worker()
+                running.append(worker)
+                recovery, states = await recover(client, worker, prs)
+                recoveries.append(recovery)
 
+    print(
+        f"crash recovery over {TRIALS} kills ({mid_activity} mid-activity): "
+        f"max {max(recoveries):.1f} s, each {[round(r, 1) for r in recoveries]}"
+    )
+    record_property("recovery_seconds_max", round(max(recoveries), 1))
+    assert max(recoveries) < CRASH_RECOVERY_BOUND
     record_property("kills", TRIALS)
     record_property("kills_mid_activity", mid_activity)
     for pr, state in zip(prs, states, strict=True):

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from prsaga.local.github_fake.store import github_timestamp
 from prsaga.local.testing import time_skipping_server
 from prsaga.schema import ReviewStep, WaitForReviewInput
 from tests.conftest import Harness, running_harness
@@ -89,6 +90,7 @@ async def test_quick_successive_pushes_are_debounced_into_one_review(
             payload = copy.deepcopy(harness.pr.webhook_payload)
             payload["action"] = "synchronize"
             payload["pull_request"]["head"]["sha"] = heads[-1]
+            payload["pull_request"]["updated_at"] = github_timestamp(datetime.now(UTC))
             assert (await harness.deliver(payload)).status_code == 202
             await time_skipping.sleep(timedelta(seconds=20))  # within the quiet period
         handle = harness.client.get_workflow_handle_for(PullRequestWorkflow.run, ref.workflow_id)
