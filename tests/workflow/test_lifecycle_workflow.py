@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from prsaga.local.github_fake.store import github_timestamp
+from prsaga.local.github_fake.objects import github_timestamp
 from prsaga.schema import ApprovalDecision, PullRequestState, ReviewStep, WaitForReviewInput
 from prsaga.schema.search_attributes import AWAITING_APPROVAL_QUERY
 from starter.temporal import decide

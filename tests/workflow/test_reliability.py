@@ -50,7 +50,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from prsaga.local.embedded import temporal_cli
 from prsaga.local.github_fake import FakeGitHub
-from prsaga.local.github_fake.store import github_timestamp
+from prsaga.local.github_fake.objects import github_timestamp
 from prsaga.runtime.config import Settings
 from prsaga.schema import PullRequestEvent, PullRequestRef, PullRequestState, WaitForReviewInput
 from prsaga.schema.search_attributes import dev_server_args

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from prsaga.local.github_fake.store import github_timestamp
+from prsaga.local.github_fake.objects import github_timestamp
 from prsaga.local.testing import time_skipping_server
 from prsaga.schema import ReviewStep, WaitForReviewInput
 from tests.conftest import Harness, running_harness
