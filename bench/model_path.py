@@ -34,7 +34,7 @@ from bench.measures import BenchError, Counts, review_one
 from bench.quality.corpus import CorpusPullRequest, load_corpus
 from bench.stack import BenchStack, ServerConfig
 from bench.stats import ratio
-from prsaga.adapters.claude import estimate_cost_usd
+from prsaga.adapters.llm.prices import estimate_cost_usd
 from prsaga.local.llm_fake import Latency
 from prsaga.schema import TokenUsage
 
@@ -226,7 +226,7 @@ def _summary(
         "cost_usd_per_review": round(cost / len(reviews), 5),
         "cost_usd_per_changed_line": round(cost / lines, 7) if lines else None,
         "cost_usd_per_million_input_tokens": estimate_cost_usd(
-            model, TokenUsage(input_tokens=1_000_000)
+            "anthropic", model, TokenUsage(input_tokens=1_000_000)
         ),
         "changed_lines": lines,
         "incremental": incremental,
