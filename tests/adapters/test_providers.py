@@ -248,17 +248,25 @@ def test_bedrock_sends_the_model_in_the_path_and_the_version_in_the_body(
 
 
 def test_bedrock_with_aws_keys_signs_requests_with_sigv4() -> None:
-    client = make_anthropic_client(
-        settings(
+    access_key = "AKIDLOCALTEST"
+    fake = FakeMessages(access_key)  # checks the signature's shape and access key id
+    with serve_messages(fake) as url:
+        config = settings(
             bedrock_region="us-east-1",
-            bedrock_access_key_id="AKIDLOCAL",
+            bedrock_access_key_id=access_key,
             bedrock_secret_access_key=SecretStr("local-secret"),
-        ),
-        "bedrock",
-    )
-    assert isinstance(client, anthropic.AnthropicBedrock)
-    assert client.api_key is None and client.aws_access_key == "AKIDLOCAL"
-    assert str(client.base_url).startswith("https://bedrock-runtime.us-east-1.amazonaws.com")
+            bedrock_base_url=url,
+        )
+        result = security(models(config), "bedrock:anthropic.claude-sonnet-4-5-20250929-v1:0")
+        stranger = config.model_copy(update={"bedrock_access_key_id": "AKIDSOMEONEELSE"})
+        with pytest.raises(ApplicationError) as caught:
+            security(models(stranger), "bedrock:anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert caught.value.type == "ClaudeUnauthorized"
+    assert result.error is None and result.findings
+    request, refused = fake.requests
+    assert (request.status, refused.status) == (200, 401) and "x-amz-date" in request.headers
+    client = make_anthropic_client(config, "bedrock")
+    assert isinstance(client, anthropic.AnthropicBedrock) and client.api_key is None
 
 
 def test_vertex_sends_raw_predict_with_the_access_token(
