@@ -26,19 +26,25 @@ from prsaga.adapters.claude import (
     make_client,
     review_chunk,
 )
+from prsaga.adapters.diffstore import SharedCache
 from prsaga.adapters.github_client import github_errors, make_github
 from prsaga.adapters.offline import ChangedFile, SkippedFile, review_files
 from prsaga.review.chunking import select
 from prsaga.review.diff import DiffFile, ParsedPullRequest
 from prsaga.review.findings import keep_worst
 from prsaga.review.grounding import verify
+from prsaga.review.offline_policy import distinct_skipped
+from prsaga.review.tool_config import MAX_TOOL_CONFIG_BYTES, TOOL_CONFIG_PATHS
 from prsaga.runtime.config import Settings
 from prsaga.runtime.telemetry import record_llm_usage
 from prsaga.schema import AgentReport, AnalyzeInput, DiffRef, Finding, SpecialistInput
 
-from .plan import load_plan
+from .plan import load_plan, read_repo_config
 
 OFFLINE_AGENT = "offline"
+TOOL_CONFIGS: SharedCache[dict[str, str]] = SharedCache(size=16)
+"""The repositories' tool configuration files, keyed by (GitHub server, repository, base SHA): a
+commit's files never change, and every batch of a review reads the same ones."""
 HEARTBEAT_EVERY_SECONDS = 10.0
 T = TypeVar("T")
 
@@ -62,6 +68,23 @@ def fetch_changed_files(
                 skipped.append(SkippedFile(path=diff_file.path, reason=reason))
         changed.append(ChangedFile(path=diff_file.path, content=content, added_lines=added))
     return changed, skipped
+
+
+def fetch_tool_configs(gh: Github, server: str, ref: DiffRef, base_sha: str) -> dict[str, str]:
+    """The repository's tool configuration files at the base commit (never the head: a pull
+    request must not configure its own review), each at most ``MAX_TOOL_CONFIG_BYTES``."""
+
+    def fetch() -> dict[str, str]:
+        repo = gh.get_repo(ref.pr.full_name)
+        found: dict[str, str] = {}
+        for path in TOOL_CONFIG_PATHS:
+            activity.heartbeat(path)
+            text, _ = read_repo_config(repo, path, base_sha)
+            if text is not None and len(text.encode("utf-8")) <= MAX_TOOL_CONFIG_BYTES:
+                found[path] = text
+        return found
+
+    return TOOL_CONFIGS.get((server, ref.pr.full_name, base_sha), fetch)
 
 
 def _file_text(repo: Repository, path: str, sha: str) -> tuple[str | None, str | None]:
@@ -143,9 +166,12 @@ class AnalyzeAgents:
             repo_full_name=input.plan.diff.pr.full_name,
         )
         changed, skipped = fetch_changed_files(gh, input.plan.diff, batch)
+        base_files = fetch_tool_configs(
+            gh, self._settings.github_api_url, input.plan.diff, input.plan.base_sha
+        )
         review = _heartbeating(
             lambda: review_files(
-                changed, ruff_select=self._settings.ruff_select, agent=OFFLINE_AGENT
+                changed, base_files=base_files, tools=plan.tools, agent=OFFLINE_AGENT
             )
         )
         return grounded_report(
@@ -156,7 +182,7 @@ class AnalyzeAgents:
             parsed=parsed,
             started=started,
             tools=review.tools,
-            skipped=skipped + review.skipped,
+            skipped=distinct_skipped([*skipped, *review.skipped]),
         )
 
     @activity.defn(name="claude_review")

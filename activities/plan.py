@@ -21,7 +21,7 @@ from prsaga.adapters.diffstore import BlobStore, SharedCache
 from prsaga.adapters.github_client import github_errors, make_github
 from prsaga.review.chunking import Chunk, chunk_files
 from prsaga.review.diff import ParsedPullRequest
-from prsaga.review.repo_config import load_repo_config
+from prsaga.review.repo_config import ToolSettings, load_repo_config
 from prsaga.review.routing import PullRequestFacts, apply_budget, route
 from prsaga.runtime.config import Settings, server_repo_config
 from prsaga.schema import PlanInput, ReviewPlan, ReviewPolicy, TokenUsage, clip
@@ -43,6 +43,8 @@ class StoredPlan(BaseModel):
     """Paths per offline batch."""
     chunks: dict[str, list[Chunk]]
     """Claude specialist -> its chunks."""
+    tools: dict[str, ToolSettings] = {}
+    """The repository's ``tools:`` settings, for the offline reviewer."""
 
 
 PLANS: SharedCache[StoredPlan] = SharedCache(size=8)
@@ -162,6 +164,8 @@ def build_plan(
         config_error=config_error,
         policy=ReviewPolicy(
             request_changes_at=config.request_changes_at,
+            request_changes_confidence=config.request_changes_confidence,
+            quiet=config.quiet,
             approve_when_clean=config.approve_when_clean,
             require_approval=config.require_approval,
             approval_timeout_seconds=config.approval_timeout_hours * 3600,
@@ -174,7 +178,12 @@ def build_plan(
         llm_parallelism=settings.llm_max_parallel_batches,
         llm_task_queue=settings.llm_task_queue,
     )
-    return StoredPlan(summary=summary, offline_batches=offline_batches, chunks=chunks)
+    return StoredPlan(
+        summary=summary,
+        offline_batches=offline_batches,
+        chunks=chunks,
+        tools={str(name): settings for name, settings in config.tools.items()},
+    )
 
 
 def load_plan(settings: Settings, input: PlanInput) -> tuple[StoredPlan, ParsedPullRequest]:

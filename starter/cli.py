@@ -88,7 +88,11 @@ def _review(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Temporal UI: {settings.workflow_ui_url(pr.workflow_id)}")
     if state is not None:
         if state.last_review is not None and state.step.value == "completed":
-            print(f"Review posted: {state.last_review.html_url} ({state.findings_count} findings)")
+            review = state.last_review
+            if review.posted:
+                print(f"Review posted: {review.html_url} ({state.findings_count} findings)")
+            else:
+                print("Reviewed: nothing (new) to say, so no review was posted (quiet mode)")
         else:
             print(f"Review did not complete: {state.step.value} {state.last_error or ''}".rstrip())
             return 1

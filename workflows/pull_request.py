@@ -430,6 +430,7 @@ class PullRequestWorkflow:
                 max_inline_comments=plan.policy.max_inline_comments,
                 notes=notes,
                 installation_id=state.installation_id,
+                quiet=plan.policy.quiet,
             ),
             start_to_close_timeout=GITHUB_CALL_TIMEOUT,
             retry_policy=GITHUB_RETRY,
@@ -439,11 +440,12 @@ class PullRequestWorkflow:
         record_findings(workflow.metric_meter(), findings)
         status, description = final_status(findings, posted_as, decision)
         review_url = state.last_review.html_url
+        posted = f"The review: {review_url}" if review_url else "Nothing new to say: no review."
         await self._set_status(
             head,
             status,
             description,
-            summary="\n".join([f"The review: {review_url}", *(f"- {note}" for note in notes)]),
+            summary="\n".join([posted, *(f"- {note}" for note in notes)]),
             findings=findings,
             omitted=omitted,
         )

@@ -164,7 +164,11 @@ DEFECTS: tuple[DefectClass, ...] = (
     ),
     DefectClass("shell-unquoted-variable", "shell", _unquoted, 1, _rule("shellcheck", "SC2086")),
     DefectClass(
-        "workflow-script-injection", "workflow", _injection, 3, _rule("zizmor", "template-injection")
+        "workflow-script-injection",
+        "workflow",
+        _injection,
+        3,
+        _rule("zizmor", "template-injection"),
     ),
 )
 
@@ -249,7 +253,9 @@ def _pick(
 
 
 def _is_doc(file: CorpusFile) -> bool:
-    return PurePosixPath(file.filename).suffix in (".md", ".rst", ".txt") or "docs/" in file.filename
+    return (
+        PurePosixPath(file.filename).suffix in (".md", ".rst", ".txt") or "docs/" in file.filename
+    )
 
 
 def _with_patch(file: CorpusFile, base: str | None, head: str) -> CorpusFile:

