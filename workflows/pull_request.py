@@ -430,7 +430,8 @@ class PullRequestWorkflow:
                 max_inline_comments=plan.policy.max_inline_comments,
                 notes=notes,
                 installation_id=state.installation_id,
-                quiet=plan.policy.quiet,
+                # A review someone asked for is answered even when it has nothing new to say.
+                quiet=plan.policy.quiet and not manual,
             ),
             start_to_close_timeout=GITHUB_CALL_TIMEOUT,
             retry_policy=GITHUB_RETRY,

@@ -43,6 +43,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--name", default="latest", help="results go to quality-NAME.{json,md}")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--only", help="comma-separated pull requests (OWNER/REPO#N)")
+    parser.add_argument(
+        "--relabel",
+        action="store_true",
+        help="only score quality-NAME.json again against the current labels file",
+    )
     return parser.parse_args(argv)
 
 
@@ -81,54 +86,51 @@ def run(prs: list[CorpusPullRequest]) -> dict[str, Any]:
 
 
 def score_clean(outcomes: list[ReviewOutcome], labels: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    rows = []
-    true = false = unlabelled = 0
-    for outcome in outcomes:
-        findings = []
-        for finding in outcome.posted:
-            key = finding_key(outcome.key, finding)
-            label = labels.get(key)
-            verdict = None if label is None else bool(label["true"])
-            if verdict is None:
-                unlabelled += 1
-            elif verdict:
-                true += 1
-            else:
-                false += 1
-            findings.append(
+    rows = [
+        {
+            "pr": outcome.key,
+            "posted": len(outcome.posted),
+            "review_posted": outcome.review_posted,
+            "event": outcome.event,
+            "status": outcome.status,
+            "blocked": outcome.blocked,
+            "findings": [
                 {
-                    "key": key,
+                    "key": finding_key(outcome.key, finding),
                     "severity": finding.severity.value,
-                    "confidence": getattr(finding, "confidence", None),
+                    "confidence": finding.confidence.value,
                     "title": finding.title,
-                    "label": verdict,
-                    "reason": label.get("reason") if label else None,
                 }
-            )
-        rows.append(
-            {
-                "pr": outcome.key,
-                "posted": len(outcome.posted),
-                "review_posted": outcome.review_posted,
-                "event": outcome.event,
-                "status": outcome.status,
-                "blocked": outcome.blocked,
-                "findings": findings,
-            }
-        )
-    posted = true + false + unlabelled
-    wrong = false + unlabelled
+                for finding in outcome.posted
+            ],
+        }
+        for outcome in outcomes
+    ]
+    return labelled(rows, labels)
+
+
+def labelled(rows: list[dict[str, Any]], labels: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The clean set's figures from its rows, each posted finding looked up in ``labels``."""
+    counts: Counter[str] = Counter()
+    for row in rows:
+        for finding in row["findings"]:
+            label = labels.get(finding["key"])
+            finding["label"] = None if label is None else bool(label["true"])
+            finding["reason"] = label.get("reason") if label else None
+            counts[{None: "unlabelled", True: "true", False: "false"}[finding["label"]]] += 1
+    posted = sum(counts.values())
+    prs = len(rows)
     return {
-        "prs": len(outcomes),
+        "prs": prs,
         "findings": posted,
-        "true": true,
-        "false": false,
-        "unlabelled": unlabelled,
-        "precision": round(true / posted, 3) if posted else None,
-        "false_per_pr": round(wrong / len(outcomes), 3) if outcomes else 0.0,
-        "findings_per_pr": round(posted / len(outcomes), 3) if outcomes else 0.0,
-        "blocked": sum(1 for o in outcomes if o.blocked),
-        "reviews_posted": sum(1 for o in outcomes if o.review_posted),
+        "true": counts["true"],
+        "false": counts["false"],
+        "unlabelled": counts["unlabelled"],
+        "precision": round(counts["true"] / posted, 3) if posted else None,
+        "false_per_pr": round((posted - counts["true"]) / prs, 3) if prs else 0.0,
+        "findings_per_pr": round(posted / prs, 3) if prs else 0.0,
+        "blocked": sum(1 for row in rows if row["blocked"]),
+        "reviews_posted": sum(1 for row in rows if row["review_posted"]),
         "rows": rows,
     }
 
@@ -136,8 +138,11 @@ def score_clean(outcomes: list[ReviewOutcome], labels: dict[str, dict[str, Any]]
 def score_seeded(results: list[tuple[ReviewOutcome, list[Seed]]]) -> dict[str, Any]:
     per_class: dict[str, Counter[str]] = defaultdict(Counter)
     misses = []
+    posted = matched = 0
+    others: list[str] = []
     by_name = {d.name: d for d in DEFECTS}
     for outcome, seeds in results:
+        hits: set[int] = set()
         for planted in seeds:
             defect = by_name[planted.defect]
             matches = [
@@ -146,6 +151,7 @@ def score_seeded(results: list[tuple[ReviewOutcome, list[Seed]]]) -> dict[str, A
                 if f.path == planted.path and defect.caught_by(f.tool, f.rule)
             ]
             on_line = [f for f in matches if planted.line in _lines(f)]
+            hits |= {id(f) for f in matches}
             counts = per_class[planted.defect]
             counts["seeded"] += 1
             counts["caught"] += bool(matches)
@@ -163,6 +169,9 @@ def score_seeded(results: list[tuple[ReviewOutcome, list[Seed]]]) -> dict[str, A
                         "found": [f"{f.tool}/{f.rule}@{f.line}" for f in matches],
                     }
                 )
+        posted += len(outcome.posted)
+        matched += len(hits)
+        others += [finding_key(outcome.key, f) for f in outcome.posted if id(f) not in hits]
     classes = {
         name: {
             **counts,
@@ -183,6 +192,9 @@ def score_seeded(results: list[tuple[ReviewOutcome, list[Seed]]]) -> dict[str, A
         "high_blocked": sum(c["high_blocked"] for c in per_class.values()),
         "classes": classes,
         "misses": misses,
+        "findings": posted,
+        "findings_on_seeds": matched,
+        "other_findings": others,
     }
 
 
@@ -207,6 +219,14 @@ def tool_coverage(outcomes: list[ReviewOutcome]) -> dict[str, Any]:
     return {name: {**row, "errors": dict(row["errors"])} for name, row in sorted(tools.items())}
 
 
+def overall_precision(clean: dict[str, Any], seeded: dict[str, Any]) -> float | None:
+    """Of every finding posted on both sets, the share that is true: labelled true on the clean
+    set, or reporting a seeded defect (a seeded set's other findings count as false)."""
+    posted = clean["findings"] + seeded["findings"]
+    true = clean["true"] + seeded["findings_on_seeds"]
+    return round(true / posted, 3) if posted else None
+
+
 def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     clean, seeded = results["clean"], results["seeded"]
     covered = [
@@ -222,6 +242,9 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         _goal("clean PRs blocked", clean["blocked"], 0, "<="),
         _goal("false findings per clean PR", clean["false_per_pr"], 0.1, "<="),
         _goal("precision (clean set)", clean["precision"], 0.9, ">="),
+        _goal("precision (all posted findings)", overall_precision(clean, seeded), 0.9, ">=")
+        if "findings" in seeded  # not measured by the first runs of the benchmark
+        else {"goal": "precision (all posted findings)", "value": "not measured", "met": False},
         _goal("recall (seeded, covered classes)", covered_recall, 0.95, ">="),
         _goal("hits on the seeded line", seeded["on_line"], 1.0, ">="),
     ]
@@ -229,8 +252,14 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _goal(name: str, value: float | None, target: float, how: str) -> dict[str, Any]:
     met = value is not None and (value <= target if how == "<=" else value >= target)
-    if value is None and how == ">=" and name.startswith("precision"):
-        met = True  # nothing posted: nothing wrong was posted either
+    if value is None and name.startswith("precision"):
+        # Nothing posted: nothing wrong either, but no precision to measure (said so).
+        return {
+            "goal": name,
+            "value": "n/a (nothing posted)",
+            "target": f"{how} {target}",
+            "met": True,
+        }
     return {"goal": name, "value": value, "target": f"{how} {target}", "met": met}
 
 
@@ -245,7 +274,8 @@ def markdown(results: dict[str, Any]) -> str:
         "| goal | measured | target | met |",
         "|---|---|---|---|",
         *(
-            f"| {g['goal']} | {g['value']} | {g['target']} | {'yes' if g['met'] else 'no'} |"
+            f"| {g['goal']} | {g['value']} | {g.get('target', '>= 0.9')} | "
+            f"{'yes' if g['met'] else 'no'} |"
             for g in results["goals"]
         ),
         "",
@@ -253,7 +283,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"({clean['true']} true, {clean['false']} false, {clean['unlabelled']} unlabelled), "
         f"{clean['reviews_posted']} reviews posted, {clean['blocked']} pull requests blocked.",
         "",
-        f"**Seeded set**: {seeded['defects']} defects in {seeded['prs']} pull requests; "
+        f"**Seeded set**: {seeded['defects']} defects in {seeded['prs']} pull requests, "
+        f"{seeded.get('findings', '?')} findings posted ({seeded.get('findings_on_seeds', '?')} "
+        "on a seeded defect); "
         f"{seeded['high']} caught at high severity or worse, {seeded['high_blocked']} of them "
         "blocking.",
         "",
@@ -276,8 +308,24 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write(results: dict[str, Any], out: Path, name: str) -> None:
+    results["goals"] = goals(results)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / f"quality-{name}.json"
+    md_path = out / f"quality-{name}.md"
+    json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    md_path.write_text(markdown(results) + "\n")
+    print(markdown(results))
+    print(f"\nwrote {json_path} and {md_path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.relabel:
+        results = json.loads((args.out / f"quality-{args.name}.json").read_text())
+        results["clean"] = labelled(results["clean"]["rows"], load_labels())
+        write(results, args.out, args.name)
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("httpx", "temporalio", "prsaga", "activities"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -294,11 +342,4 @@ def main(argv: list[str] | None = None) -> None:
         duration_s=round(time.monotonic() - started, 1),
         finished_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
-    results["goals"] = goals(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / f"quality-{args.name}.json"
-    md_path = args.out / f"quality-{args.name}.md"
-    json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    md_path.write_text(markdown(results) + "\n")
-    print(markdown(results))
-    print(f"\nwrote {json_path} and {md_path}")
+    write(results, args.out, args.name)

@@ -284,7 +284,10 @@ def render_comment(finding: Finding, *, suggestion: bool = True) -> str:
     A finding's ``suggestion`` becomes a GitHub suggestion block (which replaces the comment's
     line range when applied) unless ``suggestion`` is false or the finding has no line.
     """
-    lines = [f"{_SEVERITY_ICON[finding.severity]} **{finding.title}** · {_rule_of(finding)}"]
+    lines = [
+        f"{_SEVERITY_ICON[finding.severity]} **{finding.title}** · {_rule_of(finding)} · "
+        f"{finding.severity.value}"
+    ]
     if details := _details(finding):
         lines += ["", details]
     if finding.also_on_lines:

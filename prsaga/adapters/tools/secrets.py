@@ -94,6 +94,13 @@ def _run(scan: Scan, files: list[Prepared]) -> ToolResult:
             if grade is not None:
                 finding = _finding(str(secret["type"]), source, line, grade, scan.agent)
                 candidates.append(Candidate(finding, default=True))
+    # An entropy guess on a line where a provider's format was recognised says it twice.
+    sure = {(c.finding.path, c.finding.line) for c in candidates if c.finding.confidence != "low"}
+    candidates = [
+        c
+        for c in candidates
+        if c.finding.confidence != "low" or (c.finding.path, c.finding.line) not in sure
+    ]
     return ToolResult(candidates=candidates, files=len(files), hidden_secrets=frozenset(hidden))
 
 
