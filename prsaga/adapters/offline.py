@@ -34,6 +34,7 @@ from prsaga.adapters.tools.runner import (
     package_version,
 )
 from prsaga.review.offline_policy import (
+    RUFF_SYNTAX_ERROR,
     configured,
     distinct_skipped,
     fold,
@@ -153,6 +154,9 @@ def review_files(
         reported[hygiene.NAME] = _without_ruff_duplicates(
             reported[hygiene.NAME], reported[ruff.NAME]
         )
+        reported[ruff.NAME] = _without_conflict_syntax_errors(
+            reported[ruff.NAME], reported[hygiene.NAME]
+        )
     findings = [
         f if f.path in quotable else _without_quotes(f)
         for found in reported.values()
@@ -190,6 +194,26 @@ def _without_ruff_duplicates(
         )
 
     return [f for f in hygiene_findings if not said_by_ruff(f)]
+
+
+def _without_conflict_syntax_errors(
+    ruff_findings: list[Finding], hygiene_findings: list[Finding]
+) -> list[Finding]:
+    """Ruff's syntax errors on the lines of a conflict marker say the same thing, worse."""
+    markers = {
+        (f.path, line)
+        for f in hygiene_findings
+        if f.rule == hygiene.CONFLICT_RULE
+        for line in (f.line, *f.also_on_lines)
+    }
+
+    def only_markers(finding: Finding) -> bool:
+        lines = (finding.line, *finding.also_on_lines)
+        return finding.rule == RUFF_SYNTAX_ERROR and all(
+            (finding.path, n) in markers for n in lines
+        )
+
+    return [f for f in ruff_findings if not only_markers(f)]
 
 
 def _quotable_paths(prepared: Sequence[Prepared], results: Mapping[str, ToolResult]) -> set[str]:

@@ -28,6 +28,7 @@ from .runner import (
 )
 
 NAME = "hygiene"
+CONFLICT_RULE = "merge-conflict-marker"
 VERSION = "3"
 """Version of the hygiene rule set: bump it when its rules change."""
 LARGE_ADDITION_LINES = 2000
@@ -133,7 +134,7 @@ def _conflict_marker_findings(
         _hygiene_finding(
             path,
             number,
-            "merge-conflict-marker",
+            CONFLICT_RULE,
             Severity.HIGH,
             "Unresolved merge conflict",
             f"Line {number} starts with the merge-conflict marker `{marker}`: a conflict was "
