@@ -199,21 +199,21 @@ def _without_ruff_duplicates(
 def _without_conflict_syntax_errors(
     ruff_findings: list[Finding], hygiene_findings: list[Finding]
 ) -> list[Finding]:
-    """Ruff's syntax errors on the lines of a conflict marker say the same thing, worse."""
-    markers = {
-        (f.path, line)
-        for f in hygiene_findings
-        if f.rule == hygiene.CONFLICT_RULE
-        for line in (f.line, *f.also_on_lines)
-    }
+    """Ruff's syntax errors inside an unresolved conflict (its markers and the lines between
+    them) say the same thing as the conflict finding, worse."""
+    conflicts: set[tuple[str, int]] = set()
+    for finding in hygiene_findings:
+        if finding.rule == hygiene.CONFLICT_RULE and finding.line is not None:
+            markers = (finding.line, *finding.also_on_lines)
+            conflicts |= {(finding.path, n) for n in range(min(markers), max(markers) + 1)}
 
-    def only_markers(finding: Finding) -> bool:
+    def in_conflict(finding: Finding) -> bool:
         lines = (finding.line, *finding.also_on_lines)
         return finding.rule == RUFF_SYNTAX_ERROR and all(
-            (finding.path, n) in markers for n in lines
+            n is not None and (finding.path, n) in conflicts for n in lines
         )
 
-    return [f for f in ruff_findings if not only_markers(f)]
+    return [f for f in ruff_findings if not in_conflict(f)]
 
 
 def _quotable_paths(prepared: Sequence[Prepared], results: Mapping[str, ToolResult]) -> set[str]:

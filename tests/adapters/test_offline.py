@@ -999,7 +999,7 @@ def test_an_optional_argument_left_unquoted_on_purpose_is_not_reported() -> None
 
 
 def test_a_conflict_in_python_is_one_finding_not_also_a_syntax_error() -> None:
-    source = "x = 1\n<<<<<<< HEAD\ny = 1\n=======\ny = 2\n>>>>>>> feature\n"
+    source = "x = 1\n<<<<<<< HEAD\ny = 1 +\n=======\ny = 2\n>>>>>>> feature\n"
     result = review_files([changed("pkg/mod.py", source)])
     assert [(f.tool, f.rule, f.line, f.also_on_lines) for f in result.findings] == [
         ("hygiene", "merge-conflict-marker", 2, [4, 6])
