@@ -25,18 +25,16 @@ from prsaga.review.tool_config import bandit_configured
 from prsaga.schema import Finding
 
 from .runner import (
-    MESSAGE_MAX,
-    TITLE_MAX,
     Prepared,
     Scan,
     Tool,
     ToolFailure,
     ToolResult,
     failed,
+    make_finding,
     parse_json,
     run,
     source_lookup,
-    truncate,
 )
 
 NAME = "bandit"
@@ -111,10 +109,8 @@ def _finding(issue: dict[str, Any], source: Prepared, agent: str) -> Finding:
     text = _text(rule, str(issue.get("issue_text") or name))
     severity = str(issue.get("issue_severity") or "UNDEFINED").upper()
     confidence = str(issue.get("issue_confidence") or "UNDEFINED").upper()
-    last_line = source.line_count
-    line = max(min(issue["line_number"], last_line), 1)
+    line = issue["line_number"]
     line_range = [n for n in issue.get("line_range") or [] if isinstance(n, int)]
-    end_line = max(min(max(line_range, default=line), last_line), line)
     details = [
         f"Rule {rule} ({name}); bandit rates it {severity.lower()} severity, "
         f"{confidence.lower()} confidence."
@@ -125,17 +121,17 @@ def _finding(issue: dict[str, Any], source: Prepared, agent: str) -> Finding:
     if issue.get("more_info"):
         details.append(f"See {issue['more_info']}")
     graded_severity, graded_confidence = bandit_grade(severity, confidence)
-    return Finding(
+    return make_finding(
+        source,
         agent=agent,
         tool=NAME,
         rule=rule,
-        path=source.path,
         line=line,
-        end_line=end_line if end_line > line else None,
+        end_line=max(line_range, default=line),
         severity=graded_severity,
         confidence=graded_confidence,
-        title=truncate(text.splitlines()[0].rstrip("."), TITLE_MAX),
-        message=truncate(" ".join(details), MESSAGE_MAX),
+        title=text,
+        message=" ".join(details),
         category="security",
     )
 

@@ -13,11 +13,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from prsaga.review.offline_policy import Candidate
-from prsaga.schema import Confidence, Finding, Severity
+from prsaga.schema import Confidence, Severity
 
 from .runner import (
-    MESSAGE_MAX,
-    TITLE_MAX,
     Prepared,
     Scan,
     Tool,
@@ -25,10 +23,10 @@ from .runner import (
     ToolResult,
     failed,
     find_binary,
+    make_finding,
     parse_json,
     run,
     source_lookup,
-    truncate,
 )
 
 NAME = "hadolint"
@@ -78,20 +76,16 @@ def _candidate(comment: dict[str, Any], source: Prepared, agent: str) -> Candida
     code = str(comment.get("code") or NAME)
     level = str(comment.get("level") or "info")
     severity, confidence = _LEVELS.get(level, (Severity.LOW, Confidence.MEDIUM))
-    text = str(comment.get("message") or code).strip()
-    finding = Finding(
+    finding = make_finding(
+        source,
         agent=agent,
         tool=NAME,
         rule=code,
-        path=source.path,
-        line=max(min(int(comment["line"]), source.line_count), 1),
+        line=int(comment["line"]),
         severity=severity,
         confidence=confidence,
-        title=truncate(text.splitlines()[0].rstrip("."), TITLE_MAX),
-        message=truncate(
-            f"hadolint {code} ({level}). See https://github.com/hadolint/hadolint/wiki/{code}",
-            MESSAGE_MAX,
-        ),
+        title=str(comment.get("message") or code).strip(),
+        message=f"hadolint {code} ({level}). See https://github.com/hadolint/hadolint/wiki/{code}",
         category="correctness",
     )
     return Candidate(finding, level == "error")

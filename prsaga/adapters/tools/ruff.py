@@ -29,18 +29,16 @@ from prsaga.schema import Finding
 
 from .hygiene import whitespace_fix
 from .runner import (
-    MESSAGE_MAX,
-    TITLE_MAX,
     Prepared,
     Scan,
     Tool,
     ToolFailure,
     ToolResult,
     failed,
+    make_finding,
     parse_json,
     run,
     source_lookup,
-    truncate,
 )
 
 NAME = "ruff"
@@ -136,17 +134,17 @@ def _finding(diagnostic: dict[str, Any], source: Prepared, agent: str) -> tuple[
     column = int(diagnostic["location"].get("column") or 1)
     in_annotation = bool(_ANNOTATION_BEFORE.search(source.line_text(line)[: column - 1]))
     severity, confidence = ruff_grade(rule, in_annotation=in_annotation)
-    finding = Finding(
+    finding = make_finding(
+        source,
         agent=agent,
         tool=NAME,
         rule=rule,
-        path=source.path,
         line=line,
-        end_line=end_line if end_line > line else None,
+        end_line=end_line,
         severity=severity,
         confidence=confidence,
-        title=truncate(text.splitlines()[0], TITLE_MAX),
-        message=truncate(" ".join(details), MESSAGE_MAX),
+        title=text,
+        message=" ".join(details),
         category=_category(rule),
         suggestion=suggestion,
         evidence=evidence,

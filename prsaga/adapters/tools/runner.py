@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from prsaga.review.offline_policy import Candidate
 from prsaga.review.repo_config import ToolSettings
+from prsaga.schema import Confidence, Finding, Severity
 
 logger = logging.getLogger(__name__)
 
@@ -200,3 +201,40 @@ class Tool:
     wants: Callable[[Prepared], bool]
     run: Callable[[Scan, list[Prepared]], ToolResult]
     on_by_default: Callable[[Mapping[str, str]], bool] = lambda base_files: True
+
+
+def make_finding(
+    source: Prepared,
+    *,
+    agent: str,
+    tool: str,
+    rule: str,
+    line: int,
+    end_line: int | None = None,
+    severity: Severity,
+    confidence: Confidence,
+    title: str,
+    message: str,
+    category: str,
+    suggestion: str | None = None,
+    evidence: str | None = None,
+) -> Finding:
+    """A tool's finding on ``source``: lines clamped to the file (tools may point one past the
+    end), the title one line without a final period, title and message within their bounds."""
+    line = max(min(line, source.line_count), 1)
+    end = max(min(end_line or line, source.line_count), line)
+    return Finding(
+        agent=agent,
+        tool=tool,
+        rule=rule,
+        path=source.path,
+        line=line,
+        end_line=end if end > line else None,
+        severity=severity,
+        confidence=confidence,
+        title=truncate((title.splitlines() or [rule])[0].rstrip("."), TITLE_MAX),
+        message=truncate(message, MESSAGE_MAX),
+        category=category,
+        suggestion=suggestion,
+        evidence=evidence,
+    )

@@ -24,17 +24,15 @@ from prsaga.review.tool_config import secrets_baseline
 from prsaga.schema import Confidence, Finding, Severity
 
 from .runner import (
-    MESSAGE_MAX,
-    TITLE_MAX,
     Prepared,
     Scan,
     Tool,
     ToolFailure,
     ToolResult,
     failed,
+    make_finding,
     parse_json,
     run,
-    truncate,
 )
 
 NAME = "detect-secrets"
@@ -126,16 +124,16 @@ def _finding(
         "value, mark the line with `pragma: allowlist secret` or add it to the project's "
         "`.secrets.baseline`."
     )
-    return Finding(
+    return make_finding(
+        source,
         agent=agent,
         tool=NAME,
         rule=secret_type,
-        path=source.path,
         line=line,
         severity=severity,
         confidence=confidence,
-        title=truncate(title, TITLE_MAX),
-        message=truncate(message, MESSAGE_MAX),
+        title=title,
+        message=message,
         category="secrets",
     )
 

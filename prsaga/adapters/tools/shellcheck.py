@@ -11,11 +11,8 @@ import re
 from typing import Any
 
 from prsaga.review.offline_policy import Candidate, shellcheck_grade
-from prsaga.schema import Finding
 
 from .runner import (
-    MESSAGE_MAX,
-    TITLE_MAX,
     Prepared,
     Scan,
     Tool,
@@ -23,10 +20,10 @@ from .runner import (
     ToolResult,
     failed,
     find_binary,
+    make_finding,
     parse_json,
     run,
     source_lookup,
-    truncate,
 )
 
 NAME = "shellcheck"
@@ -91,24 +88,18 @@ def _candidate(comment: dict[str, Any], source: Prepared, agent: str) -> Candida
     severity, confidence, default = shellcheck_grade(level, code)
     if code == UNQUOTED and _optional_argument(comment, source):
         default = False
-    line = max(min(int(comment["line"]), source.line_count), 1)
     end = comment.get("endLine")
-    end_line = max(min(end, source.line_count), line) if isinstance(end, int) else line
-    text = str(comment.get("message") or code).strip()
-    finding = Finding(
+    finding = make_finding(
+        source,
         agent=agent,
         tool=NAME,
         rule=code,
-        path=source.path,
-        line=line,
-        end_line=end_line if end_line > line else None,
+        line=int(comment["line"]),
+        end_line=end if isinstance(end, int) else None,
         severity=severity,
         confidence=confidence,
-        title=truncate(text.splitlines()[0].rstrip("."), TITLE_MAX),
-        message=truncate(
-            f"shellcheck {code} ({level}). See https://www.shellcheck.net/wiki/{code}",
-            MESSAGE_MAX,
-        ),
+        title=str(comment.get("message") or code).strip(),
+        message=f"shellcheck {code} ({level}). See https://www.shellcheck.net/wiki/{code}",
         category="correctness",
     )
     return Candidate(finding, default)

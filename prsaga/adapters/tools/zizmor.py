@@ -13,11 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from prsaga.review.offline_policy import Candidate, rule_matches
-from prsaga.schema import Confidence, Finding, Severity
+from prsaga.schema import Confidence, Severity
 
 from .runner import (
-    MESSAGE_MAX,
-    TITLE_MAX,
     Prepared,
     Scan,
     Tool,
@@ -25,10 +23,10 @@ from .runner import (
     ToolResult,
     failed,
     find_binary,
+    make_finding,
     parse_json,
     run,
     source_lookup,
-    truncate,
 )
 
 NAME = "zizmor"
@@ -101,24 +99,18 @@ def _candidate(
     zizmor_confidence = str(determinations.get("confidence") or "unknown").lower()
     severity = _LEVELS.get(zizmor_severity, (Severity.LOW, Confidence.LOW))[0]
     confidence = _LEVELS.get(zizmor_confidence, (Severity.LOW, Confidence.LOW))[1]
-    line = min(start, source.line_count)
-    end_line = min(end, source.line_count)
-    text = str(item.get("desc") or audit).strip()
-    finding = Finding(
+    finding = make_finding(
+        source,
         agent=agent,
         tool=NAME,
         rule=audit,
-        path=source.path,
-        line=line,
-        end_line=end_line if end_line > line else None,
+        line=start,
+        end_line=end,
         severity=severity,
         confidence=confidence,
-        title=truncate(text.splitlines()[0].rstrip("."), TITLE_MAX),
-        message=truncate(
-            f"zizmor `{audit}` ({zizmor_severity} severity, {zizmor_confidence} confidence). "
-            f"See {item.get('url') or 'https://docs.zizmor.sh/audits/'}",
-            MESSAGE_MAX,
-        ),
+        title=str(item.get("desc") or audit).strip(),
+        message=f"zizmor `{audit}` ({zizmor_severity} severity, {zizmor_confidence} "
+        f"confidence). See {item.get('url') or 'https://docs.zizmor.sh/audits/'}",
         category="security",
     )
     return Candidate(finding, rule_matches(audit, DEFAULT_AUDITS))
