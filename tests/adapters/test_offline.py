@@ -1004,3 +1004,14 @@ def test_a_conflict_in_python_is_one_finding_not_also_a_syntax_error() -> None:
     assert [(f.tool, f.rule, f.line, f.also_on_lines) for f in result.findings] == [
         ("hygiene", "merge-conflict-marker", 2, [4, 6])
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [("dir/line\nbreak.py", "line break"), ("x" * 300 + ".py", "name too long")],
+)
+def test_names_the_filesystem_cannot_hold_are_skipped_once_with_why(path: str, reason: str) -> None:
+    result = review_files([changed(path, "x = 1\n")])
+    [skipped] = result.skipped
+    assert skipped.path == path and reason in skipped.reason
+    assert result.findings == []
