@@ -28,6 +28,8 @@ from prsaga.review.context import render_scopes, render_window
 from prsaga.review.diff import DiffFile, ParsedPullRequest
 from prsaga.review.findings import keep_worst
 from prsaga.review.grounding import verify
+from prsaga.review.offline_policy import distinct_skipped
+from prsaga.review.tool_config import MAX_TOOL_CONFIG_BYTES, TOOL_CONFIG_PATHS
 from prsaga.review.verification import unverified
 from prsaga.runtime.config import Settings
 from prsaga.runtime.telemetry import (
@@ -49,7 +51,7 @@ from prsaga.schema import (
 
 from .heartbeat import heartbeats
 from .parse import ParsedDiffs
-from .plan import ReviewPlans
+from .plan import ReviewPlans, read_repo_config
 
 OFFLINE_AGENT = "offline"
 VERIFIER_MAX_TOKENS = 1024
@@ -74,6 +76,26 @@ def fetch_changed_files(
                 skipped.append(SkippedFile(path=diff_file.path, reason=reason))
         changed.append(ChangedFile(path=diff_file.path, content=content, added_lines=added))
     return changed, skipped
+
+
+def fetch_tool_configs(
+    cache: SharedCache[dict[str, str]], gh: Github, server: str, ref: DiffRef, base_sha: str
+) -> dict[str, str]:
+    """The repository's tool configuration files at the base commit (never the head: a pull
+    request must not configure its own review), each at most ``MAX_TOOL_CONFIG_BYTES``, cached
+    per (GitHub server, repository, base SHA): a commit's files never change."""
+
+    def fetch() -> dict[str, str]:
+        repo = gh.get_repo(ref.pr.full_name)
+        found: dict[str, str] = {}
+        for path in TOOL_CONFIG_PATHS:
+            activity.heartbeat(path)
+            text, _ = read_repo_config(repo, path, base_sha)
+            if text is not None and len(text.encode("utf-8")) <= MAX_TOOL_CONFIG_BYTES:
+                found[path] = text
+        return found
+
+    return cache.get((server, ref.pr.full_name, base_sha), fetch)
 
 
 def _file_text(repo: Repository, path: str, sha: str) -> tuple[str | None, str | None]:
@@ -175,6 +197,8 @@ class AnalyzeAgents:
         self._head_files: SharedCache[tuple[str | None, str | None]] = SharedCache(size=256)
         """Head-commit text of the files whose context the model agents see, per (repository,
         head SHA, path): fetched once per pull request."""
+        self._tool_configs: SharedCache[dict[str, str]] = SharedCache(size=16)
+        """The repositories' tool configuration files, for every batch of a review."""
 
     @activity.defn(name="offline_review")
     @heartbeats
@@ -189,7 +213,14 @@ class AnalyzeAgents:
             repo_full_name=input.plan.diff.pr.full_name,
         )
         changed, skipped = fetch_changed_files(gh, input.plan.diff, batch)
-        review = review_files(changed, ruff_select=self._settings.ruff_select, agent=OFFLINE_AGENT)
+        base_files = fetch_tool_configs(
+            self._tool_configs,
+            gh,
+            self._settings.github_api_url,
+            input.plan.diff,
+            input.plan.base_sha,
+        )
+        review = review_files(changed, base_files=base_files, tools=plan.tools, agent=OFFLINE_AGENT)
         return grounded_report(
             agent=OFFLINE_AGENT,
             batch=input.batch,
@@ -198,7 +229,7 @@ class AnalyzeAgents:
             parsed=parsed,
             started=started,
             tools=review.tools,
-            skipped=skipped + review.skipped,
+            skipped=distinct_skipped([*skipped, *review.skipped]),
         )
 
     @activity.defn(name="claude_review")

@@ -93,17 +93,24 @@ def find_review(pull: PullRequest, review_key: str, own_login: str) -> PullReque
 def _not_yet_commented(
     pull: PullRequest, findings: list[Finding], own_login: str
 ) -> tuple[list[Finding], int]:
-    """The findings no earlier prsaga comment already makes on a line still in the diff (GitHub
-    keeps a comment whose line changed as outdated, with no line: such findings are new again),
-    and how many were left out. Only prsaga's own comments count: a marker copied into someone
-    else's comment must not silence a finding."""
+    """The findings no earlier prsaga review already makes, and how many were left out: inline
+    on a line still in the diff (GitHub keeps a comment whose line changed as outdated, with no
+    line: such findings are new again), or in the summary of a review not withdrawn. Only
+    prsaga's own comments and reviews count: a marker copied into someone else's must not
+    silence a finding."""
     current = {
         marker
         for comment in pull.get_review_comments()
         if comment.line is not None and authored_by(comment.user, own_login)
         for marker in FINDING_MARKER.findall(comment.body or "")
     }
-    fresh = [f for f in findings if f.line is None or finding_marker(f) not in current]
+    current |= {
+        marker
+        for review in pull.get_reviews()
+        if WITHDRAWN_MARKER not in (review.body or "") and authored_by(review.user, own_login)
+        for marker in FINDING_MARKER.findall(review.body or "")
+    }
+    fresh = [f for f in findings if finding_marker(f) not in current]
     return fresh, len(findings) - len(fresh)
 
 
@@ -208,11 +215,15 @@ class CommentAgent:
                 )
             files = parsed.files_by_path()
             findings, repeated = _not_yet_commented(pull, input.findings, own_login)
+            if input.quiet and not findings and input.event == "COMMENT":
+                # Quiet: nothing (new) to say, so say nothing; the commit status reports it.
+                activity.logger.info("nothing new to post for %s", input.review_key)
+                return PublishedReview(posted=False, summary_findings=0)
             notes = list(input.notes)
             if repeated:
                 notes.append(
-                    f"{repeated} finding{'s are' if repeated != 1 else ' is'} already commented "
-                    "on unchanged lines by an earlier review, and not repeated."
+                    f"{repeated} finding{'s were' if repeated != 1 else ' was'} already "
+                    "reported by an earlier review, and not repeated."
                 )
             max_inline = input.max_inline_comments
             commit = repo.get_commit(input.diff.head_sha)

@@ -1,6 +1,8 @@
 """``python -m bench``: run the benchmark, print the machine and the results, and write
 ``bench/results/latest.json`` and ``latest.md``.
 
+``python -m bench quality`` runs the review-quality benchmark instead (``bench/quality/run.py``).
+
 ``--quick`` runs tiny counts (the CI smoke test, under a minute); ``--profile`` profiles the
 worker and the webhook server (pyinstrument for the main thread when installed, cProfile for
 every other thread) into ``<out>/profiles/``.
@@ -190,7 +192,13 @@ def _print_log_tails(work_dir: Path, lines: int = 15) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["quality"]:
+        from bench.quality.run import main as quality
+
+        quality(arguments[1:])
+        return
+    args = parse_args(arguments)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     facts = machine_facts()

@@ -92,10 +92,13 @@ def _review(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Temporal UI: {settings.workflow_ui_url(pr.workflow_id)}")
     if state is not None:
         if state.last_review is not None and state.step.value == "completed":
-            print(
-                f"Review posted: {state.last_review.html_url} "
-                f"({counted(state.findings_count, 'finding')})"
-            )
+            review = state.last_review
+            if review.posted:
+                print(
+                    f"Review posted: {review.html_url} ({counted(state.findings_count, 'finding')})"
+                )
+            else:
+                print("Reviewed: nothing (new) to say, so no review was posted (quiet mode)")
         else:
             print(f"Review did not complete: {state.step.value} {state.last_error or ''}".rstrip())
             return 1

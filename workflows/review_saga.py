@@ -301,17 +301,20 @@ class ReviewSaga:
                 max_inline_comments=plan.policy.max_inline_comments,
                 notes=notes,
                 installation_id=state.installation_id,
+                # A review someone asked for is answered even when it has nothing new to say.
+                quiet=plan.policy.quiet and self.event.action not in ("review", "labeled"),
             )
         )
         record_findings(workflow.metric_meter(), findings)
         status, description = final_status(findings, posted_as, decision)
         review_url = state.last_review.html_url
+        posted = f"The review: {review_url}" if review_url else "Nothing new to say: no review."
         await calls.set_status(
             state,
             head,
             status,
             description,
-            summary="\n".join([f"The review: {review_url}", *(f"- {note}" for note in notes)]),
+            summary="\n".join([posted, *(f"- {note}" for note in notes)]),
             findings=findings,
             omitted=omitted,
         )

@@ -74,7 +74,7 @@ def load_corpus(path: Path | None = None) -> list[CorpusPullRequest]:
     ]
 
 
-def _split_lines(text: str) -> list[str]:
+def split_lines(text: str) -> list[str]:
     """Split on ``\\n`` only, keeping terminators.
 
     ``str.splitlines`` would also split on ``\\r``, form feeds and Unicode separators,
@@ -95,7 +95,7 @@ def apply_patch(base_text: str | None, patch: str) -> str:
     files. Context and removed lines are checked against the base, so a mismatch raises
     ``ValueError``: this is what makes it useful as an integrity check of the corpus.
     """
-    old = _split_lines(base_text or "")
+    old = split_lines(base_text or "")
     out: list[str] = []
     pos = 0  # index into ``old`` of the next line not yet consumed
     # What the last patch line touched, for "\ No newline" markers: "old", "new" or "both".

@@ -34,7 +34,7 @@ from prsaga.review.diff import DiffFile
 from prsaga.review.diff_render import render_chunk
 from prsaga.review.models import ModelSpec
 from prsaga.review.redact import MASK, redact
-from prsaga.schema import Finding, Severity, TokenUsage
+from prsaga.schema import Confidence, Finding, Severity, TokenUsage
 
 logger = logging.getLogger(__name__)
 
@@ -482,6 +482,9 @@ def _to_finding(
         line=reported.line,
         end_line=end_line,
         severity=severity,
+        # A model's claim, checked only for grounding: it comments, and blocks only where the
+        # repository lowers request_changes_confidence to medium.
+        confidence=Confidence.MEDIUM,
         title=_truncate(redact(" ".join(reported.title.split())), _FINDING_TITLE_MAX),
         message=_truncate(redact(reported.explanation.strip()), _FINDING_MESSAGE_MAX),
         category=reported.category,

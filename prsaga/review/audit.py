@@ -246,6 +246,7 @@ def _activity(
             inline_comments=posted.inline_comments,
             html_url=posted.html_url,
             reused=posted.reused,
+            posted=posted.posted,
         )
     return None
 
@@ -357,6 +358,8 @@ def _describe(entry: AuditEntry) -> str:
             f"via {entry.channel}{reason}"
         )
     reused = " (already posted)" if entry.reused else ""
+    if not entry.posted:
+        return f"nothing new to say on {entry.head_sha[:12]}: no review posted (quiet)"
     return (
         f"{entry.event} on {entry.head_sha[:12]}: {_count(entry.findings, 'finding')}, "
         f"{entry.inline_comments} inline, {entry.html_url}{reused}"

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from prsaga.review.diff import DiffFile
 from prsaga.review.redact import redact
 from prsaga.schema import MAX_FINDINGS, AgentSummary, Finding, Severity
+from prsaga.schema.findings import MAX_SKIPPED_NAMED
 
 MAX_COMMENT_CHARS = 65_536
 """GitHub rejects review and comment bodies longer than this (422)."""
@@ -279,21 +280,35 @@ def plan_review(
 def render_comment(finding: Finding, *, suggestion: bool = True) -> str:
     """The markdown body of one inline comment, secrets masked.
 
+    The title leads, with the rule beside it; the message follows without repeating the title.
     A finding's ``suggestion`` becomes a GitHub suggestion block (which replaces the comment's
     line range when applied) unless ``suggestion`` is false or the finding has no line.
     """
     lines = [
-        f"{_SEVERITY_ICON[finding.severity]} **{finding.title}** "
-        f"(`{finding.tool}` {finding.rule}, {finding.severity.value})",
-        "",
-        finding.message,
+        f"{_SEVERITY_ICON[finding.severity]} **{finding.title}** · {_rule_of(finding)} · "
+        f"{finding.severity.value}"
     ]
+    if details := _details(finding):
+        lines += ["", details]
     if finding.also_on_lines:
         lines += ["", f"Also on lines {_line_list(finding)}."]
     if suggestion and finding.suggestion is not None and finding.line is not None:
         lines += ["", suggestion_block(finding.suggestion)]
     marker = finding_marker(finding)
     return truncate_body(redact("\n".join(lines)), reserve=len(marker) + 2) + "\n\n" + marker
+
+
+def _rule_of(finding: Finding) -> str:
+    return f"`{finding.tool}` {finding.rule}"
+
+
+def _details(finding: Finding) -> str:
+    """The message, without a first sentence that only repeats the title."""
+    message = finding.message.strip()
+    title = finding.title.strip().rstrip(".")
+    if title and message.lower().startswith(title.lower()):
+        message = message[len(title) :].lstrip(" .:;-—\n")
+    return message
 
 
 def finding_key(finding: Finding) -> str:
@@ -318,6 +333,12 @@ def suggestion_block(replacement: str) -> str:
     return f"{fence}suggestion\n{replacement.removesuffix(chr(10))}\n{fence}"
 
 
+MAX_SUMMARY_LOCATIONS = 10
+"""Places listed per rule in the summary (the count covers the rest)."""
+MAX_SKIPPED_LISTED = 10
+"""Skipped files named in the summary's coverage section (the count covers the rest)."""
+
+
 def render_summary(
     *,
     review_key: str,
@@ -328,8 +349,10 @@ def render_summary(
     omitted: int = 0,
     notes: Sequence[str] = (),
 ) -> str:
-    """The review body: verdict, findings not placed inline, notes (what was skipped, who
-    decided), coverage, and the hidden marker."""
+    """The review body, compact: the count, then the findings not placed inline grouped by rule
+    (each title once, places listed, details folded), then notes and coverage folded, and the
+    hidden markers (this review's, and one per summary finding so a later review does not
+    repeat it)."""
     total = len(plan.inline) + len(plan.summary_only)
     counts = _severity_counts([f for f, _ in plan.inline] + plan.summary_only)
     parts = [f"### prsaga review of `{head_sha[:12]}`", ""]
@@ -339,10 +362,10 @@ def render_summary(
         breakdown = ", ".join(
             f"{counts[s]} {s.value}" for s in sorted(counts, key=lambda s: -s.rank)
         )
-        parts.append(
-            f"**{total} finding{'s' if total != 1 else ''}** ({breakdown}): "
-            f"{len(plan.inline)} inline, {len(plan.summary_only)} below."
+        placed = f"{len(plan.inline)} inline" + (
+            f", {len(plan.summary_only)} below" if plan.summary_only else ""
         )
+        parts.append(f"**{total} finding{'s' if total != 1 else ''}** ({breakdown}): {placed}.")
     if omitted:
         parts += [
             "",
@@ -350,34 +373,87 @@ def render_summary(
             f"(at most {MAX_FINDINGS} per review).",
         ]
     if plan.summary_only:
-        parts += ["", "#### Not on a diff line (or over the inline cap)", ""]
-        for finding in plan.summary_only:
-            where = f"`{finding.path}`" + (f" line {finding.line}" if finding.line else "")
-            also = f" (also lines {_line_list(finding)})" if finding.also_on_lines else ""
-            parts.append(
-                f"- {_SEVERITY_ICON[finding.severity]} {where}{also}: **{finding.title}** "
-                f"(`{finding.tool}` {finding.rule}) — {finding.message}"
-            )
+        parts.append("")
+        for group in _by_rule(plan.summary_only):
+            parts += _summary_group(group)
     if notes:
-        parts += ["", "#### Notes", "", *(f"- {note}" for note in notes)]
-    coverage = _per_agent(agents)
-    if not coverage:
+        parts += ["", f"<details><summary>Notes ({len(notes)})</summary>", ""]
+        parts += [*(f"- {note}" for note in notes), "", "</details>"]
+    merged = _per_agent(agents)
+    if not merged:
         parts += ["", "No agent ran: no changed file could be reviewed."]
     else:
         parts += ["", "<details><summary>Coverage</summary>", ""]
         parts += ["| agent | files | findings | skipped | errors |", "|---|---|---|---|---|"]
-        for agent in coverage:
+        for agent in merged:
             errors = "; ".join(agent.errors) or "none"
             parts.append(
                 f"| {agent.agent} | {agent.files} | {agent.findings} | {agent.skipped} | {errors} |"
             )
+        parts += _skipped_lines(merged)
         parts += ["", "</details>"]
     if workflow_url:
         parts += ["", f"Audit trail: [Temporal workflow]({workflow_url})"]
-    parts += ["", review_marker(review_key)]
-    # The marker must survive truncation, or a retry could not find this review.
-    body = redact("\n".join(parts[:-1]))
-    return truncate_body(body, reserve=len(parts[-1]) + 1) + "\n" + parts[-1]
+    trailer = "\n".join(
+        [*(finding_marker(f) for f in plan.summary_only), review_marker(review_key)]
+    )
+    # The markers must survive truncation, or a retry could not find this review.
+    body = redact("\n".join(parts))
+    return truncate_body(body, reserve=len(trailer) + 1) + "\n" + trailer
+
+
+def _by_rule(findings: Sequence[Finding]) -> list[list[Finding]]:
+    """Findings grouped by tool and rule, in the order of each group's worst (first) member."""
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault((finding.tool, finding.rule), []).append(finding)
+    return list(groups.values())
+
+
+def _summary_group(group: Sequence[Finding]) -> list[str]:
+    first = group[0]
+    places = [_place(f) for f in group[:MAX_SUMMARY_LOCATIONS]]
+    more = len(group) - len(places)
+    where = ", ".join(places) + (f" and {more} more" if more else "")
+    lines = [f"- {_SEVERITY_ICON[first.severity]} **{first.title}** · {_rule_of(first)}: {where}"]
+    if details := _details(first):
+        lines += [
+            "  <details><summary>Details</summary>",
+            "",
+            *(f"  {line}" if line else "" for line in details.split("\n")),
+            "",
+            "  </details>",
+        ]
+    return lines
+
+
+def _place(finding: Finding) -> str:
+    if finding.line is None:
+        return f"`{finding.path}`"
+    also = f" (also {_line_list(finding)})" if finding.also_on_lines else ""
+    return f"`{finding.path}` line {finding.line}{also}"
+
+
+def _skipped_lines(agents: Sequence[AgentSummary]) -> list[str]:
+    """The skipped files by name and why, each once, bounded."""
+    named: dict[str, str] = {}
+    for agent in agents:
+        for item in agent.skipped_files:
+            named.setdefault(item.path, item.reason)
+    total = max(sum(agent.skipped for agent in agents), len(named))
+    if not total:
+        return []
+    lines = ["", f"Skipped {total} file{'s' if total != 1 else ''}:"]
+    shown = sorted(named.items())[:MAX_SKIPPED_LISTED]
+    lines += [f"- `{_inline_code(path)}`: {reason}" for path, reason in shown]
+    if total > len(shown):
+        lines.append(f"- … and {total - len(shown)} more")
+    return lines
+
+
+def _inline_code(text: str) -> str:
+    """A path fit for inline code: one line, no backticks to break out of it."""
+    return text.replace("`", "'").replace("\n", "\\n").replace("\r", "\\r")[:200]
 
 
 def _per_agent(summaries: Sequence[AgentSummary]) -> list[AgentSummary]:
@@ -394,6 +470,7 @@ def _per_agent(summaries: Sequence[AgentSummary]) -> list[AgentSummary]:
                 findings=seen.findings + summary.findings,
                 skipped=seen.skipped + summary.skipped,
                 errors=[*seen.errors, *summary.errors],
+                skipped_files=[*seen.skipped_files, *summary.skipped_files][:MAX_SKIPPED_NAMED],
             )
         )
     return list(merged.values())

@@ -57,11 +57,27 @@ def advance(current: ReviewStep, to: ReviewStep) -> ReviewStep:
 
 
 def propose(findings: Sequence[Finding], policy: ReviewPolicy) -> ReviewEvent:
-    """The review event the findings call for under the repository's policy."""
-    threshold = policy.request_changes_at
-    if threshold is not None and any(f.severity.rank >= threshold.rank for f in findings):
+    """The review event the findings call for under the repository's policy.
+
+    The default posture is to comment. A review requests changes (and the status fails) only
+    for a finding that is both severe enough (``request_changes_at``, high by default) and sure
+    enough (``request_changes_confidence``, high by default): a syntax error, a provider-format
+    credential, a conflict marker block; an entropy guess or a model's claim never does.
+    Approving a clean pull request is opt-in (``approve_when_clean``).
+    """
+    if any(blocks(f, policy) for f in findings):
         return "REQUEST_CHANGES"
     return "APPROVE" if policy.approve_when_clean else "COMMENT"
+
+
+def blocks(finding: Finding, policy: ReviewPolicy) -> bool:
+    """Whether one finding, alone, makes the review request changes under ``policy``."""
+    threshold = policy.request_changes_at
+    return (
+        threshold is not None
+        and finding.severity.rank >= threshold.rank
+        and finding.confidence.rank >= policy.request_changes_confidence.rank
+    )
 
 
 def needs_approval(proposal: ReviewEvent, policy: ReviewPolicy) -> bool:

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from prsaga.review.chunking import Chunk, chunk_files
 from prsaga.review.diff import DiffFile, ParsedPullRequest
 from prsaga.review.models import ModelSpec, chain_for
-from prsaga.review.repo_config import RepoConfig
+from prsaga.review.repo_config import RepoConfig, ToolSettings
 from prsaga.review.routing import PullRequestFacts, apply_budget, route
 from prsaga.schema import PlanInput, ReviewPlan, ReviewPolicy, clip
 
@@ -48,6 +48,8 @@ class StoredPlan(BaseModel):
     """Claude specialist -> its chunks."""
     models: dict[str, list[ModelSpec]] = {}
     """Model agent (each specialist, ``verifier``) -> its fallback chain."""
+    tools: dict[str, ToolSettings] = {}
+    """The repository's ``tools:`` settings, for the offline reviewer."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,11 @@ def decide_plan(
         verify_max_findings=verify_max,
     )
     return StoredPlan(
-        summary=summary, offline_batches=offline_batches, chunks=chunks, models=models
+        summary=summary,
+        offline_batches=offline_batches,
+        chunks=chunks,
+        models=models,
+        tools={str(name): settings for name, settings in config.tools.items()},
     )
 
 
@@ -188,6 +194,8 @@ def _files_to_review(
 def _policy(config: RepoConfig, options: PlanOptions) -> ReviewPolicy:
     return ReviewPolicy(
         request_changes_at=config.request_changes_at,
+        request_changes_confidence=config.request_changes_confidence,
+        quiet=config.quiet,
         approve_when_clean=config.approve_when_clean,
         require_approval=config.require_approval,
         approval_timeout_seconds=config.approval_timeout_hours * 3600,

@@ -20,15 +20,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prsaga.review.models import parse_chain
-from prsaga.schema import Severity
+from prsaga.schema import Confidence, Severity
 
 __all__ = [
     "DEFAULT_SPECIALISTS",
     "EXAMPLE_CONFIG",
     "MAX_CONFIG_BYTES",
     "SPECIALISTS",
+    "OFFLINE_TOOLS",
     "Budget",
     "ConfigResult",
+    "PathRules",
+    "ToolSettings",
     "RepoConfig",
     "RuleCondition",
     "RoutingRule",
@@ -84,6 +87,47 @@ class Budget(_Strict):
     """Estimated cost, from the model's list prices."""
 
 
+OfflineTool = Literal[
+    "ruff", "bandit", "detect-secrets", "hygiene", "shellcheck", "zizmor", "hadolint"
+]
+OFFLINE_TOOLS: tuple[OfflineTool, ...] = (
+    "ruff",
+    "bandit",
+    "detect-secrets",
+    "hygiene",
+    "shellcheck",
+    "zizmor",
+    "hadolint",
+)
+"""The offline reviewer's tools, as ``tools:`` names them."""
+
+
+class PathRules(_Strict):
+    """Rules selected or ignored for the files matching ``paths`` only."""
+
+    paths: list[str] = Field(min_length=1)
+    """Gitignore-style globs."""
+    select: list[str] = []
+    ignore: list[str] = []
+
+
+class ToolSettings(_Strict):
+    """What one offline tool reports. Rules are codes or code prefixes (``F``, ``F821``,
+    ``SC2086``, ``template-injection``, ``AWS Access Key``); ``ALL`` matches every rule."""
+
+    enabled: bool | None = None
+    """Run the tool; ``null``: its default (bandit runs only where the project configures it)."""
+    select: list[str] = []
+    """Rules reported on top of the tool's defaults (for ruff: on top of the project's own
+    configuration, which prsaga reads from the base branch)."""
+    ignore: list[str] = []
+    """Rules never reported (wins over ``select``)."""
+    severity: dict[str, Severity] = {}
+    """Rule or prefix -> the severity its findings get (the longest matching prefix wins)."""
+    per_path: list[PathRules] = []
+    """Further ``select``/``ignore`` for some paths (applied in order, after the above)."""
+
+
 class RepoConfig(_Strict):
     """What a repository's reviews do; every field defaults to the server's default."""
 
@@ -101,8 +145,16 @@ class RepoConfig(_Strict):
     max_inline_comments: int = Field(default=20, ge=0)
     """Inline comments per review; the rest are listed in the review's summary."""
     budget: Budget = Budget()
+    tools: dict[OfflineTool, ToolSettings] = {}
+    """Per offline tool: on or off, rules selected or ignored (per path glob), severities."""
     request_changes_at: Severity | None = Severity.HIGH
-    """The review requests changes when a finding is at least this severe; ``null``: never."""
+    """The review requests changes when a finding is at least this severe (and sure, see
+    ``request_changes_confidence``); ``null``: never."""
+    request_changes_confidence: Confidence = Confidence.HIGH
+    """How sure a finding must be to request changes: ``high`` (deterministic evidence) by
+    default, so heuristics and model claims comment but never block."""
+    quiet: bool = True
+    """Post no review when there is nothing (new) to say; the commit status says so."""
     approve_when_clean: bool = False
     """Approve the pull request when no finding reaches ``request_changes_at``."""
     require_approval: bool = False
@@ -157,7 +209,22 @@ labels:
   security-review: [security]
   needs-tests: [tests_docs]
 
-offline: true                  # ruff, bandit, detect-secrets and hygiene checks
+offline: true                  # the offline tools (ruff, bandit, detect-secrets, hygiene,
+                               # shellcheck, zizmor, hadolint)
+tools:                         # per tool: enabled, select, ignore, severity, per_path
+  ruff:
+    select: [B]                # also report bugbear (ruff reads pyproject.toml/ruff.toml too)
+    ignore: [B008]
+    per_path:
+      - paths: ["tests/**"]
+        ignore: [B011]
+  bandit:
+    enabled: true              # on by default only where the project configures bandit
+    severity: {B105: low}
+  hygiene:
+    select: [todo-comment]     # off by default
+  shellcheck:
+    ignore: [SC2086]
 ignore:                        # never reviewed (lock, vendored and generated files never are)
   - "fixtures/**"
   - "*.snap"
@@ -166,6 +233,8 @@ budget:
   tokens: 300000               # per pull request, all specialists together
   usd: 1.50
 request_changes_at: high       # info, low, medium, high, critical, or null for never
+request_changes_confidence: high  # low, medium or high: how sure a blocking finding must be
+quiet: true                    # post nothing when there is nothing new to say
 approve_when_clean: false      # approve when nothing reaches request_changes_at
 require_approval: false        # a maintainer approves requesting changes / approving first
 approval_timeout_hours: 24

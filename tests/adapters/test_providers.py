@@ -34,12 +34,13 @@ from prsaga.local.openai_fake import (
     ToolUseReply,
 )
 from prsaga.local.openai_fake import serve_in_thread as serve_chat
-from prsaga.review.diff import DiffFile, parse_unified_diff
+from prsaga.review.diff import DiffFile
 from prsaga.review.models import ModelSpec, parse_chain
 from prsaga.runtime.config import Settings
 from prsaga.schema.metrics import LLM_CIRCUIT_TRANSITIONS
 from tests.conftest import ANTHROPIC_KEY
 from tests.e2e.test_observability import free_address, scrape, total
+from tests.git_diff import parse_unified_diff
 
 OPENAI_KEY = "sk-proj-" + "L0calFake" * 5
 DIFF = """\

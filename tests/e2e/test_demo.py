@@ -119,8 +119,8 @@ def test_demo_with_the_local_messages_api_merges_claude_findings(tmp_path: Path)
     assert result.returncode == 0, f"stdout:\n{out}\nstderr:\n{result.stderr}"
     # Claude's grounded finding sits on the line it names, beside the offline reviewer's.
     assert "inline comment on tests/testserver/server.py:19" in out
-    assert "(`claude-sonnet-4-6` performance/performance, low)" in out
-    assert "(`ruff` W291, low)" in out
+    assert "· `claude-sonnet-4-6` performance/performance · low" in out
+    assert "· `hygiene` trailing-whitespace · low" in out
     for agent in ("claude-security", "claude-correctness", "claude-performance", "offline"):
         assert f"| {agent} |" in out
     assert "<!-- prsaga:" not in out  # hidden markers are not shown

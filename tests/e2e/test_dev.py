@@ -45,7 +45,7 @@ def test_dev_stack_serves_webhooks_and_the_review_command(tmp_path: Path):
 
         review = run_prsaga(env, "review", "psf/requests#2400", "--wait")
         assert "workflow pr-psf/requests-2400" in review
-        assert "Review posted:" in review and "(3 findings)" in review
+        assert "Review posted:" in review and "(2 findings)" in review
 
         # The webhook's review, then the manual re-review of the same head: one workflow.
         state = workflow_state(env)

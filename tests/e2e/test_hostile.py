@@ -30,6 +30,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.comment import CommentAgent
 from prsaga.adapters.offline import ChangedFile, review_files
 from prsaga.review.findings import MAX_COMMENT_CHARS, AgentSummary, review_marker
+from prsaga.review.repo_config import ToolSettings
 from prsaga.schema import DiffRef, Finding, PublishReviewInput, PullRequestState, Severity
 from tests.conftest import make_settings, next_pr_number, renumbered_demo
 from tests.workflow.test_faults import BARE_EXCEPT, CLAUDE_AGENT, Stack, running_stack
@@ -102,7 +103,7 @@ def test_paths_that_escape_the_scan_directory_are_never_written(tmp_path: Path):
     files = [ChangedFile(path=p, content="x = 1 \n", added_lines=frozenset({1})) for p in hostile]
     review = review_files(
         [*files, ChangedFile(path="ok.py", content="x = 1 \n", added_lines=frozenset({1}))],
-        ruff_select=["W"],
+        tools={"ruff": ToolSettings(select=["W"])},
     )
     assert {s.path for s in review.skipped} == set(hostile)
     assert all(s.reason.startswith("unsafe path") for s in review.skipped)
@@ -235,7 +236,7 @@ def test_many_diagnostics_in_a_large_file_cost_linear_time():
             content="\n".join(text) + "\n",
             added_lines=frozenset(range(1, len(text) + 1)),
         )
-        review_files([changed], ruff_select=["W"])
+        review_files([changed], tools={"ruff": ToolSettings(select=["W"])})
         return time.monotonic() - started
 
     clean = review_seconds(lines)

@@ -370,3 +370,59 @@ def test_merging_many_findings_stays_fast():
     merged = merge_findings([findings])
     assert len(merged) == 3000  # different lines: nothing to fold
     assert time.perf_counter() - started < 2
+
+
+# --- compact reviews: grouped by rule, titles once, details folded, skipped files named ---
+
+
+def test_summary_groups_findings_by_rule_with_each_title_once(files_02):
+    path = next(iter(files_02))
+    same_rule = [
+        finding(path, None, rule="large-file", tool="hygiene", title="Very large file added"),
+        finding(
+            "other.csv", None, rule="large-file", tool="hygiene", title="Very large file added"
+        ),
+    ]
+    plan = plan_review(same_rule, files_02, max_inline=5)
+    body = render_summary(
+        review_key="key-grouped", head_sha="d" * 40, plan=plan, agents=[], workflow_url=None
+    )
+    assert body.count("Very large file added") == 1
+    assert f"`{path}`, `other.csv`" in body
+    assert body.count("<details><summary>Details</summary>") == 1
+    # Each summary finding leaves a marker, so that a later review does not repeat it.
+    assert all(finding_marker(f) in body for f in same_rule)
+
+
+def test_inline_comments_do_not_repeat_the_title_as_their_first_sentence(files_02):
+    path = next(iter(files_02))
+    line = min(files_02[path].added_lines())
+    repeated = finding(
+        path, line, "F821", title="Undefined name `x`", message="Undefined name `x`. Rule F821."
+    )
+    [(_, comment)] = plan_review([repeated], files_02, max_inline=1).inline
+    first, *rest = comment.body.split("\n")
+    assert "**Undefined name `x`** · `ruff` F821" in first
+    assert comment.body.count("Undefined name `x`") == 1
+    assert "Rule F821." in "\n".join(rest)
+
+
+def test_summary_names_skipped_files_once_and_bounded():
+    from prsaga.schema import SkippedFile
+
+    named = [SkippedFile(path=f"dir/file-{n}.bin", reason="not UTF-8 text") for n in range(12)]
+    agents = [
+        AgentSummary(agent="offline", files=3, findings=0, skipped=12, skipped_files=named[:6]),
+        AgentSummary(agent="offline", files=3, findings=0, skipped=0, skipped_files=[]),
+    ]
+    body = render_summary(
+        review_key="key-skipped",
+        head_sha="e" * 40,
+        plan=plan_review([], {}, max_inline=5),
+        agents=agents,
+        workflow_url=None,
+    )
+    assert "Skipped 12 files:" in body
+    assert "- `dir/file-0.bin`: not UTF-8 text" in body
+    assert "… and 6 more" in body
+    assert "| offline | 6 | 0 | 12 | none |" in body

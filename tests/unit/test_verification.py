@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from prsaga.review.context import enclosing_range, render_scopes, render_window
-from prsaga.review.diff import parse_unified_diff
 from prsaga.review.models import ModelSpec, chain_for, parse_chain
 from prsaga.review.repo_config import RepoConfig, load_repo_config
 from prsaga.review.verification import (
@@ -15,6 +14,7 @@ from prsaga.review.verification import (
     unverified,
 )
 from prsaga.schema import AgentReport, Finding, Severity, TokenUsage, Verification
+from tests.git_diff import parse_unified_diff
 
 
 def finding(agent: str, line: int, title: str, severity: Severity = Severity.HIGH) -> Finding:

@@ -39,8 +39,8 @@ APP_ID = 4242
 # its review a proposal that waits for a human.
 GATED_CONFIG = "require_approval: true\nrequest_changes_at: low\n"
 CHECK_RUN_PATH = r"/check-runs(/\d+)?$"
-# The first line of an inline comment: "<icon> **title** (`tool` rule, severity)".
-COMMENT_HEAD = re.compile(r"\(`(?P<tool>[^`]+)` (?P<rule>.+), (?P<severity>\w+)\)$")
+# The first line of an inline comment: "<icon> **title** · `tool` rule · severity".
+COMMENT_HEAD = re.compile(r"· `(?P<tool>[^`]+)` (?P<rule>.+) · (?P<severity>\w+)$")
 LEVELS = {"critical": "failure", "high": "failure", "medium": "warning"}
 
 

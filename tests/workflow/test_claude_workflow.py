@@ -101,7 +101,7 @@ async def test_specialists_findings_are_grounded_and_merged_with_the_offline_one
     found = [f for r in claude for f in r.findings]
     assert found, "the fake reviewer flags the demo's string concatenation in a loop"
     claude_comments = [c for c in review["comments"] if "claude-sonnet-4-6" in c["body"]]
-    offline_comments = [c for c in review["comments"] if "`ruff`" in c["body"]]
+    offline_comments = [c for c in review["comments"] if "`hygiene`" in c["body"]]
     assert claude_comments and offline_comments
     for comment in claude_comments:  # grounded: on a line the pull request adds
         assert comment["line"] in {f.line for f in found}
@@ -121,6 +121,15 @@ async def test_instructions_hidden_in_the_diff_do_not_change_the_verdict(
 ):
     fake, url = messages_api
     async with running_harness(temporal_client, github, tmp_path, **claude_settings(url)) as h:
+        # A model's findings are medium confidence: they block only where the repository lets
+        # them, which makes the verdict something the injected text could try to change.
+        source = h.pr.source
+        h.github.seed_pull_request(
+            source.pull,
+            source.files,
+            source.contents,
+            base_contents={".github/prsaga.yml": "request_changes_confidence: medium\n"},
+        )
         ref = h.pr.ref
         head = h.github.push(ref.owner, ref.repo, ref.number, contents={"app/hook.py": INJECTED})
         payload = copy.deepcopy(h.pr.webhook_payload)
@@ -155,7 +164,7 @@ async def test_a_failing_specialist_leaves_the_review_to_the_others(
     [review] = reviews(h)
     failed = [line for line in review["body"].splitlines() if "prompt is too long" in line]
     assert len(failed) == 1 and failed[0].startswith("| claude-")
-    assert any("`ruff`" in c["body"] for c in review["comments"])
+    assert any("`hygiene`" in c["body"] for c in review["comments"])
 
 
 async def test_findings_the_verifier_refutes_are_not_posted_and_the_record_says_why(
@@ -250,4 +259,4 @@ async def test_a_label_adds_its_specialist_without_repeating_earlier_comments(
         (c["path"], c["line"]) for c in second["comments"]
     }
     assert repeated == set()
-    assert "already commented" in second["body"]
+    assert "already reported by an earlier review" in second["body"]

@@ -286,7 +286,8 @@ async def test_a_push_is_reviewed_incrementally_without_repeating_comments(harne
 async def test_a_force_push_is_reviewed_in_full(harness: Harness):
     await harness.deliver(harness.pr.webhook_payload)
     await settle(harness)
-    await push(harness, {"README.md": "hello\n"}, force=True)
+    # Something new to say (quiet mode posts no review otherwise), and where the note goes.
+    await push(harness, {"notes.txt": "hello \n"}, force=True)
     state = await settle(harness)
     assert state.step == ReviewStep.COMPLETED
     body = reviews(harness)[-1]["body"]
