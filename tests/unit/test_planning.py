@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 from prsaga.review.diff import DiffFile, diff_file_from_github
+from prsaga.review.models import ModelSpec
 from prsaga.review.planning import MAX_CONFIG_ERROR_CHARS, PlanOptions, decide_plan
 from prsaga.review.repo_config import Budget, RepoConfig
 from prsaga.schema import DiffRef, PlanInput, PullRequestRef
@@ -16,7 +17,12 @@ OPTIONS = PlanOptions(
     analyze_batch_files=2,
     llm_batch_tokens=24_000,
     llm_available=True,
-    usd_per_token=3e-6,
+    server_models={},
+    default_models=[ModelSpec(provider="anthropic", model="claude-sonnet-4-6")],
+    usd_per_input_token=lambda spec: 3e-6,
+    verify_findings=False,
+    verify_threshold=80,
+    verify_max_findings=30,
     review_drafts=False,
     llm_parallelism=4,
     llm_task_queue=None,
