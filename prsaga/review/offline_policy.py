@@ -264,11 +264,11 @@ def on_added_lines(
         end = first_added
         while end + 1 <= last and end + 1 in added:
             end += 1
-        kept.append(
-            finding.model_copy(
-                update={"line": first_added, "end_line": end if end > first_added else None}
-            )
-        )
+        end_line = end if end > first_added else None
+        if (first_added, end_line) == (finding.line, finding.end_line):
+            kept.append(finding)  # already where it belongs (the common case): no copy
+            continue
+        kept.append(finding.model_copy(update={"line": first_added, "end_line": end_line}))
     return kept
 
 

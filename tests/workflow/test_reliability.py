@@ -666,11 +666,11 @@ async def test_random_worker_kills_lose_and_duplicate_nothing(
             for trial in range(TRIALS):
                 pr = rng.choice(prs)
                 if trial:  # a new head on one pull request, and its webhook
-                    # Something new to say on every head (a trailing space on a new line), so
-                    # that each head gets its review: quiet mode posts none otherwise.
-                    server_py = (
-                        "x = 1\n" * trial + f"print({trial}) \n# pull request {pr.ref.number}\n"
-                    )
+                    # Something new to say on every head (a trailing space on a line no earlier
+                    # head had one on), so that each head gets its review: quiet mode posts none
+                    # when everything was said before.
+                    filler = "x = 1\n" * (200 + trial)
+                    server_py = f"{filler}print({trial}) \n# pull request {pr.ref.number}\n"
                     head = github.fake.push(
                         pr.ref.owner, pr.ref.repo, pr.ref.number, contents={SERVER_PY: server_py}
                     )
