@@ -1,7 +1,8 @@
 """``python -m bench``: run the benchmark, print the machine and the results, and write
 ``bench/results/latest.json`` and ``latest.md``.
 
-``python -m bench quality`` runs the review-quality benchmark instead (``bench/quality/run.py``).
+``python -m bench quality`` runs the review-quality benchmark instead (``bench/quality/run.py``),
+and ``python -m bench quality --agents models`` the model reviewer's (``bench/quality/models.py``).
 
 ``--quick`` runs tiny counts (the CI smoke test, under a minute); ``--profile`` profiles the
 worker and the webhook server (pyinstrument for the main thread when installed, cProfile for
@@ -193,6 +194,11 @@ def _print_log_tails(work_dir: Path, lines: int = 15) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:3] == ["quality", "--agents", "models"]:
+        # The model reviewer, scored like the public benchmark (bench/quality/models.py).
+        from bench.quality.models import main as model_quality
+
+        sys.exit(model_quality(arguments[3:]))
     if arguments[:1] == ["quality"]:
         from bench.quality.run import main as quality
 
