@@ -19,8 +19,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.analyze import AnalyzeAgents
 from activities.comment import CommentAgent
-from activities.parse import ParseAgent
-from activities.plan import PlanAgent
+from activities.parse import ParseAgent, ParsedDiffs
+from activities.plan import PlanAgent, ReviewPlans
 from bench.quality.corpus import CorpusPullRequest
 from prsaga.local.github_fake import FakeGitHub, serve_in_thread
 from prsaga.review.findings import keep_worst
@@ -79,10 +79,12 @@ class LocalReviewer:
             default_repo_config=None,
         )
         self._env = ActivityEnvironment()
-        self._parse = ParseAgent(self.settings)
-        self._plan = PlanAgent(self.settings)
-        self._analyze = AnalyzeAgents(self.settings)
-        self._comment = CommentAgent(self.settings)
+        diffs = ParsedDiffs(self.settings)
+        plans = ReviewPlans(self.settings, diffs)
+        self._parse = ParseAgent(self.settings, diffs)
+        self._plan = PlanAgent(plans)
+        self._analyze = AnalyzeAgents(self.settings, plans)
+        self._comment = CommentAgent(self.settings, diffs)
 
     def review(self, pr: CorpusPullRequest, number: int) -> ReviewOutcome:
         owner, repo = pr.repo.split("/")

@@ -36,6 +36,7 @@ def test_a_copied_review_marker_is_neither_reused_nor_withdrawn(
             review_key=REVIEW_KEY,
             findings=[],
             agents=[],
+            quiet=False,  # a review with nothing to say, posted all the same
         ),
     )
     ActivityEnvironment().run(
