@@ -171,7 +171,8 @@ async def test_findings_the_verifier_refutes_are_not_posted_and_the_record_says_
     temporal_client, github, tmp_path, messages_api
 ):
     fake, url = messages_api
-    config = "specialists: [performance]\noffline: false\n# a review with nothing left to say is posted all the same\nquiet: false\n"
+    # quiet: false, so that a review with nothing left to say is posted all the same
+    config = "specialists: [performance]\noffline: false\nquiet: false\n"
     async with running_harness(temporal_client, github, tmp_path, **claude_settings(url)) as h:
         source = h.pr.source
         h.github.seed_pull_request(
