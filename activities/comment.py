@@ -34,6 +34,7 @@ from prsaga.review.findings import (
     truncate_body,
 )
 from prsaga.review.redact import redact
+from prsaga.review.texts import truncate
 from prsaga.runtime.config import Settings
 from prsaga.schema import (
     CommitStatusInput,
@@ -313,7 +314,7 @@ def check_annotation(finding: Finding) -> Annotation | None:
         "start_line": finding.line,
         "end_line": max(finding.end_line or finding.line, finding.line),
         "annotation_level": _ANNOTATION_LEVELS.get(finding.severity, "notice"),
-        "title": _cut(redact(title), MAX_ANNOTATION_TITLE),
+        "title": truncate(redact(title), MAX_ANNOTATION_TITLE),
         "message": redact(message),
     }
     if finding.suggestion is not None:
@@ -339,7 +340,7 @@ def check_run_summary(input: CommitStatusInput, workflow_url: str | None) -> str
         parts.append(input.description)
     if workflow_url:
         parts += ["", f"Audit trail: [Temporal workflow]({workflow_url})"]
-    return _cut(redact("\n".join(parts).strip()), MAX_CHECK_OUTPUT_CHARS)
+    return truncate(redact("\n".join(parts).strip()), MAX_CHECK_OUTPUT_CHARS)
 
 
 def _findings_summary(findings: Sequence[Finding], omitted: int) -> list[str]:
@@ -369,7 +370,3 @@ def _findings_summary(findings: Sequence[Finding], omitted: int) -> list[str]:
             for f in whole_files
         ]
     return parts
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -33,6 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from prsaga.adapters.github_auth import APP_PERMISSIONS, app_auth, uses_app
 from prsaga.adapters.github_client import make_github
 from prsaga.review.repo_config import load_repo_config
+from prsaga.review.texts import truncate
 from prsaga.runtime.config import Settings, server_repo_config
 from prsaga.runtime.temporal import connect
 from prsaga.schema.search_attributes import SEARCH_ATTRIBUTES
@@ -126,7 +127,7 @@ def _short(message: str, limit: int = 160) -> str:
     """A connection error in a few words (the SDK's nest a whole transport error)."""
     if "ConnectionRefused" in message or "Connection refused" in message:
         return "connection refused"
-    return message if len(message) <= limit else message[: limit - 1] + "…"
+    return truncate(message, limit)
 
 
 async def check_namespace(client: Client) -> CheckResult:

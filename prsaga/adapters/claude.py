@@ -34,6 +34,7 @@ from prsaga.review.diff import DiffFile
 from prsaga.review.diff_render import render_chunk
 from prsaga.review.models import ModelSpec
 from prsaga.review.redact import MASK, redact
+from prsaga.review.texts import truncate
 from prsaga.schema import Confidence, Finding, Severity, TokenUsage
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ SPECIALISTS: Mapping[str, Specialist] = MappingProxyType(
 
 def _masked_and_bounded(limit: int) -> AfterValidator:
     # Masked before it is cut, so that a cut cannot leave part of a token unrecognised.
-    return AfterValidator(lambda text: _truncate(redact(text), limit))
+    return AfterValidator(lambda text: truncate(redact(text), limit))
 
 
 class PullRequestContext(BaseModel):
@@ -485,8 +486,8 @@ def _to_finding(
         # A model's claim, checked only for grounding: it comments, and blocks only where the
         # repository lowers request_changes_confidence to medium.
         confidence=Confidence.MEDIUM,
-        title=_truncate(redact(" ".join(reported.title.split())), _FINDING_TITLE_MAX),
-        message=_truncate(redact(reported.explanation.strip()), _FINDING_MESSAGE_MAX),
+        title=truncate(redact(" ".join(reported.title.split())), _FINDING_TITLE_MAX),
+        message=truncate(redact(reported.explanation.strip()), _FINDING_MESSAGE_MAX),
         category=reported.category,
         suggestion=suggestion,
         evidence=evidence,
@@ -497,7 +498,3 @@ def _unless_secret(text: str | None, limit: int) -> str | None:
     if not text or len(text) > limit or MASK in text or redact(text) != text:
         return None
     return text
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

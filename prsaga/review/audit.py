@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from prsaga.review.texts import counted
 from prsaga.schema import (
     AgentReport,
     AnalyzeInput,
@@ -309,7 +310,7 @@ def _human_decisions(
 
 def render_audit(trail: AuditTrail) -> str:
     """The trail for people: one line per entry (more for an agent's findings)."""
-    lines = [f"Audit trail of {trail.pr} ({trail.workflow_id}, {_count(len(trail.runs), 'run')})"]
+    lines = [f"Audit trail of {trail.pr} ({trail.workflow_id}, {counted(len(trail.runs), 'run')})"]
     for entry in trail.entries:
         lines += [f"{entry.at:%Y-%m-%d %H:%M:%S}Z  {entry.kind:<8}  " + _describe(entry)]
         if isinstance(entry, AgentEntry):
@@ -332,12 +333,12 @@ def _describe(entry: AuditEntry) -> str:
         agents = ", ".join(f"{name} x{chunks}" for name, chunks in entry.specialists.items())
         notes = "".join(f"; {note}" for note in entry.notes)
         return (
-            f"{entry.head_sha[:12]}: {_count(entry.files, 'file')} ({scope}), specialists: "
+            f"{entry.head_sha[:12]}: {counted(entry.files, 'file')} ({scope}), specialists: "
             f"{agents or 'none'}{notes}"
         )
     if isinstance(entry, AgentEntry):
         model = f" ({entry.model})" if entry.model else ""
-        parts = [_count(entry.inputs.files, "file"), _count(len(entry.findings), "finding")]
+        parts = [counted(entry.inputs.files, "file"), counted(len(entry.findings), "finding")]
         if entry.tokens is not None:
             parts.append(
                 f"tokens in {entry.tokens.input_tokens}/out {entry.tokens.output_tokens}, "
@@ -346,7 +347,7 @@ def _describe(entry: AuditEntry) -> str:
         if entry.dropped:
             parts.append("dropped " + ", ".join(f"{n} {why}" for why, n in entry.dropped.items()))
         if entry.skipped:
-            parts.append("skipped " + _count(len(entry.skipped), "file"))
+            parts.append("skipped " + counted(len(entry.skipped), "file"))
         if entry.error:
             parts.append(f"error: {entry.error}")
         return f"{entry.agent}{model} on {entry.head_sha[:12]}: " + "; ".join(parts)
@@ -361,13 +362,9 @@ def _describe(entry: AuditEntry) -> str:
     if not entry.posted:
         return f"nothing new to say on {entry.head_sha[:12]}: no review posted (quiet)"
     return (
-        f"{entry.event} on {entry.head_sha[:12]}: {_count(entry.findings, 'finding')}, "
+        f"{entry.event} on {entry.head_sha[:12]}: {counted(entry.findings, 'finding')}, "
         f"{entry.inline_comments} inline, {entry.html_url}{reused}"
     )
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 # --- Temporal's JSON form ----------------------------------------------------------------------

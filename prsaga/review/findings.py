@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from prsaga.review.diff import DiffFile
 from prsaga.review.redact import redact
+from prsaga.review.texts import truncate
 from prsaga.schema import MAX_FINDINGS, AgentSummary, Finding, Severity
 from prsaga.schema.findings import MAX_SKIPPED_NAMED
 
@@ -198,7 +199,7 @@ def _keep_one(group: list[Finding]) -> Finding:
     limit = _MESSAGE_LIMIT - len(note)
     if limit < 100:
         return best  # no room to say so without cutting the explanation to nothing
-    message = best.message if len(best.message) <= limit else best.message[: limit - 1] + "…"
+    message = truncate(best.message, limit)
     return best.model_copy(update={"message": message + note})
 
 

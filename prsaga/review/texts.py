@@ -29,6 +29,11 @@ _PROPOSAL_ACTIONS: dict[ReviewEvent, str] = {
 }
 
 
+def truncate(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def counted(count: int, noun: str) -> str:
     """``count`` and ``noun``, plural unless one: "1 finding", "2 findings"."""
     return f"{count} {noun}{'' if count == 1 else 's'}"

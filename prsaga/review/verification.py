@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prsaga.review.findings import merge_findings, same_problem
+from prsaga.review.texts import truncate
 from prsaga.schema import MAX_VERIFY_REASON_CHARS, AgentReport, Finding, TokenUsage, Verification
 
 VERIFIER_AGENT = "verifier"
@@ -138,4 +139,4 @@ def verifier_report(records: Sequence[Verification], threshold: int) -> AgentRep
 def one_line(text: str, limit: int = MAX_VERIFY_REASON_CHARS) -> str:
     """``text`` on one line, bounded for the decision record."""
     line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return truncate(line, limit)

@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 
 from prsaga.adapters.llm.prices import estimate_cost_usd
 from prsaga.review.redact import redact
+from prsaga.review.texts import truncate
 from prsaga.schema import TokenUsage
 
 MAX_ATTEMPTS = 2
@@ -298,7 +299,3 @@ breaker. A refused request (400, 413) or a rate limit (429) means the provider i
 def provider_is_down(error: ApplicationError, labels: ApiLabels) -> bool:
     kind = (error.type or "").removeprefix(labels.prefix)
     return kind in PROVIDER_DOWN_KINDS
-
-
-def truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

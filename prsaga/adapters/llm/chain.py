@@ -31,10 +31,10 @@ from prsaga.adapters.llm.base import (
     Tool,
     provider_is_down,
     structured_call,
-    truncate,
 )
 from prsaga.adapters.llm.breaker import Breakers
 from prsaga.review.models import ModelSpec
+from prsaga.review.texts import truncate
 from prsaga.runtime.config import Settings
 
 logger = logging.getLogger(__name__)

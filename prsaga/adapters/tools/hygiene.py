@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from prsaga.review.offline_policy import Candidate
+from prsaga.review.texts import truncate
 from prsaga.schema import Finding, Severity
 
 from .runner import (
@@ -24,7 +25,6 @@ from .runner import (
     ChangedFile,
     ToolResult,
     line_count,
-    truncate,
 )
 
 NAME = "hygiene"

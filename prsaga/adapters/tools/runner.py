@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from prsaga.review.offline_policy import Candidate
 from prsaga.review.repo_config import ToolSettings
+from prsaga.review.texts import truncate
 from prsaga.schema import Confidence, Finding, Severity
 
 logger = logging.getLogger(__name__)
@@ -165,10 +166,6 @@ def source_lookup(root: Path, files: Sequence[Prepared]) -> Callable[[str], Prep
     """The scanned file a tool's reported path (relative to ``root`` or absolute) names."""
     by_disk_path = {(root / p.relative_path).resolve(): p for p in files}
     return lambda reported: by_disk_path.get((root / reported).resolve())
-
-
-def truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def failed(files: Sequence[Prepared], failure: ToolFailure | str) -> ToolResult:
